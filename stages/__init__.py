@@ -1,0 +1,1 @@
+"""DVC pipeline stages: one module per stage, shared code in ``stages.lib``."""

@@ -1,0 +1,170 @@
+"""Stage download: read MARC reviews (bundled sample, local files or a Hub mirror)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA, SPLITS, rows_by_language, save_splits
+from stages.lib.errors import UserError, stage_entry
+from stages.lib.io import write_csv, write_json
+from stages.lib.marc import MARC_LANGUAGES, find_split_files, read_marc_file
+from stages.lib.params import load_params, string, string_list
+
+log = logging.getLogger("download")
+
+SAMPLE_DIR = Path("data/sample")
+OUTPUT = Path("data/download")
+METRICS = Path("metrics/download.json")
+PLOTS = Path("plots/download")
+
+SPEC = {
+    "source": string(),
+    "languages": string_list(),
+}
+
+
+def check_languages(languages: list[str]) -> None:
+    unknown = [lang for lang in languages if lang not in MARC_LANGUAGES]
+    if unknown:
+        raise UserError(f"params.yaml: download.languages has unknown language code "
+                        f"{', '.join(map(repr, unknown))}; MARC's languages are "
+                        f"{', '.join(MARC_LANGUAGES)}.")
+
+
+def read_local(folder: Path, languages: list[str]) -> tuple[dict[str, pa.Table], dict]:
+    """Read ``dataset_{lang}_{split}.json[.gz]`` files; return tables per split and a report."""
+    if not folder.is_dir():
+        raise UserError(f"params.yaml: download.source is {str(folder)!r}, which is not a folder. "
+                        "Expected 'sample', a folder holding MARC's "
+                        "dataset_{lang}_{train,dev,test}.json[.gz] files, or hf:<dataset id>.")
+    parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
+    report = {"dropped_rows": {}, "missing_splits": []}
+    for language in languages:
+        files = find_split_files(folder, language)
+        if not files:
+            raise UserError(f"{folder} has no files for language {language!r}: expected "
+                            f"dataset_{language}_train.json (or .json.gz), and the dev and test "
+                            "files. Remove the language from download.languages or add its "
+                            "files.")
+        for split in SPLITS:
+            if split not in files:
+                log.warning("%s: no %s split for %r; going on without it", folder, split,
+                            language)
+                report["missing_splits"].append(f"{language}/{split}")
+                continue
+            log.info("reading %s", files[split])
+            table, dropped = read_marc_file(files[split], language)
+            parts[split].append(table)
+            for reason, count in dropped.items():
+                report["dropped_rows"][reason] = report["dropped_rows"].get(reason, 0) + count
+    return {split: _concat(tables) for split, tables in parts.items()}, report
+
+
+def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], dict]:
+    """Read a Hub dataset with MARC's columns and one config per language."""
+    import datasets
+
+    dataset_id, _, revision = source.removeprefix("hf:").partition("@")
+    parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
+    report = {"dropped_rows": {}, "missing_splits": []}
+    for language in languages:
+        try:
+            loaded = datasets.load_dataset(dataset_id, language, revision=revision or None)
+        except Exception as err:  # network, auth, missing id or config: all user-fixable
+            raise UserError(
+                f"params.yaml: download.source {source!r}: could not load config {language!r} "
+                f"from the Hugging Face Hub ({type(err).__name__}: {str(err).splitlines()[0]}). "
+                "Check the dataset id and your network (and HF_TOKEN for a private mirror), or "
+                "download MARC's dataset_{lang}_{train,dev,test}.json files and set "
+                "download.source to their folder.") from None
+        for split in SPLITS:
+            if split not in loaded:
+                report["missing_splits"].append(f"{language}/{split}")
+                continue
+            table = loaded[split].data.table
+            missing = [c for c in MARC_COLUMNS if c not in table.column_names]
+            if missing:
+                raise UserError(f"{source} ({language}/{split}): column {', '.join(missing)} "
+                                f"missing; expected MARC's columns {', '.join(MARC_COLUMNS)}.")
+            table = table.select(MARC_COLUMNS).cast(MARC_SCHEMA)
+            parts[split].append(table)
+    return {split: _concat(tables) for split, tables in parts.items()}, report
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables) if tables else MARC_SCHEMA.empty_table()
+
+
+def category_counts(tables: dict[str, pa.Table]) -> dict[str, dict[str, dict[str, int]]]:
+    """``{language: {split: {category: rows}}}``, most frequent first (pandas' value_counts)."""
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for split, table in tables.items():
+        if not table.num_rows:
+            continue
+        grouped = table.group_by(["language", "product_category"]).aggregate([
+            ("review_id", "count")]).to_pylist()
+        for row in grouped:
+            counts.setdefault(row["language"], {}).setdefault(split, {})[
+                row["product_category"]] = row["review_id_count"]
+    return {lang: {split: dict(sorted(cats.items(), key=lambda kv: (-kv[1], kv[0])))
+                   for split, cats in sorted(by_split.items(), key=lambda kv: SPLITS.index(kv[0]))}
+            for lang, by_split in sorted(counts.items())}
+
+
+def duplicate_ids(tables: dict[str, pa.Table]) -> int:
+    ids = pa.chunked_array([t["review_id"] for t in tables.values()], type=pa.string())
+    return len(ids) - pc.count_distinct(ids).as_py()
+
+
+def download(source: str, languages: list[str], sample_dir: Path = SAMPLE_DIR
+             ) -> tuple[dict[str, pa.Table], dict]:
+    """Read the reviews of ``languages`` from ``source``; return tables per split and a report."""
+    check_languages(languages)
+    if source.startswith("hf:"):
+        tables, report = read_hub(source, languages)
+    else:
+        folder = sample_dir if source == "sample" else Path(source).expanduser()
+        tables, report = read_local(folder, languages)
+    duplicates = duplicate_ids(tables)
+    if duplicates:
+        log.warning("%d review_id(s) occur more than once across the files", duplicates)
+    report = {
+        "source": source,
+        "rows": rows_by_language(tables),
+        "dropped_rows": report["dropped_rows"],
+        "missing_splits": report["missing_splits"],
+        "duplicate_review_ids": duplicates,
+        "categories": category_counts(tables),
+    }
+    return tables, report
+
+
+def source_digest(source: str, sample_dir: Path = SAMPLE_DIR) -> list[tuple[str, str]]:
+    """Content hashes of the local input files (the Hub id and revision say enough)."""
+    if source.startswith("hf:"):
+        return []
+    folder = sample_dir if source == "sample" else Path(source).expanduser()
+    return [(path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+            for path in sorted(folder.glob("dataset_*")) if path.is_file()]
+
+
+@stage_entry
+def main() -> None:
+    params = load_params("download", SPEC)
+    tables, report = download(params["source"], params["languages"])
+    save_splits(tables, OUTPUT, fingerprint=("download", params, source_digest(params["source"])))
+    write_json(METRICS, report)
+    for language, by_split in report["categories"].items():
+        first_split = next(iter(by_split.values()))
+        write_csv(PLOTS / f"categories_{language}.csv", ["category", "count"],
+                  first_split.items())
+    log.info("rows: %s", report["rows"])
+
+
+if __name__ == "__main__":
+    main()

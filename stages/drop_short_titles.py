@@ -1,0 +1,87 @@
+"""Stage drop_short_titles: keep reviews whose title has at least ``min_words`` words."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages.lib.data import (
+    load_fingerprint,
+    load_splits,
+    rows_by_language,
+    save_splits,
+    word_counts,
+)
+from stages.lib.errors import stage_entry
+from stages.lib.io import write_csv, write_json
+from stages.lib.params import integer, load_params
+
+log = logging.getLogger("drop_short_titles")
+
+INPUT = Path("data/concat_shuffle")
+OUTPUT = Path("data/drop_short_titles")
+METRICS = Path("metrics/drop_short_titles.json")
+PLOTS = Path("plots/drop_short_titles")
+
+SPEC = {"min_words": integer(minimum=1)}
+
+#: Histogram bins: titles by single word counts, bodies by 25 words; the last bin is open.
+TITLE_BIN, TITLE_LAST = 1, 20
+BODY_BIN, BODY_LAST = 25, 500
+
+
+def drop_short_titles(tables: dict[str, pa.Table], min_words: int) -> dict[str, pa.Table]:
+    """Keep rows whose ``review_title`` has ``min_words`` or more whitespace-separated words."""
+    return {split: table.filter(pc.greater_equal(word_counts(table["review_title"]), min_words))
+            for split, table in tables.items()}
+
+
+def histogram(counts: np.ndarray, width: int, last: int) -> list[tuple[str, int]]:
+    """``[(bin label, rows)]`` with bins of ``width`` words and an open bin from ``last``."""
+    bins = np.minimum(counts, last) // width
+    tally = np.bincount(bins, minlength=last // width + 1)
+    rows = []
+    for index, number in enumerate(tally):
+        start = index * width
+        if start >= last:
+            label = f"{last}+"
+        elif width == 1:
+            label = str(start)
+        else:
+            label = f"{start}-{start + width - 1}"
+        rows.append((label, int(number)))
+    return rows
+
+
+def length_report(tables: dict[str, pa.Table]) -> dict[str, list[tuple[str, int]]]:
+    """Word-count histograms of titles and bodies over all splits."""
+    def all_counts(column: str) -> np.ndarray:
+        arrays = [word_counts(t[column]).to_numpy() for t in tables.values() if t.num_rows]
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+    return {"title_words": histogram(all_counts("review_title"), TITLE_BIN, TITLE_LAST),
+            "body_words": histogram(all_counts("review_body"), BODY_BIN, BODY_LAST)}
+
+
+@stage_entry
+def main() -> None:
+    params = load_params("drop_short_titles", SPEC)
+    tables = load_splits(INPUT)
+    kept = drop_short_titles(tables, params["min_words"])
+    save_splits(kept, OUTPUT,
+                fingerprint=("drop_short_titles", params, load_fingerprint(INPUT)))
+    report = {"rows": rows_by_language(kept),
+              "rows_before": rows_by_language(tables)}
+    write_json(METRICS, report)
+    for when, data in (("before", tables), ("after", kept)):
+        for name, rows in length_report(data).items():
+            write_csv(PLOTS / f"{name}_{when}.csv", ["words", "count"], rows)
+    log.info("rows: %s", report["rows"])
+
+
+if __name__ == "__main__":
+    main()

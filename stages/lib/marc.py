@@ -1,0 +1,186 @@
+"""Read MARC's JSON Lines files (as Amazon published them) into pyarrow tables."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA
+from stages.lib.errors import UserError
+
+log = logging.getLogger(__name__)
+
+#: Languages of MARC (the corpus has no others).
+MARC_LANGUAGES = ("de", "en", "es", "fr", "ja", "zh")
+#: Split names in MARC's file names → split names in this pipeline.
+FILE_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
+TEXT_COLUMNS = ("review_body", "review_title")
+
+_STRING_FIELDS = pa.schema([f for f in MARC_SCHEMA if f.name != "stars"])
+# Blocks must hold the longest line; reviews of 100,000+ characters exist in the wild.
+_READ_OPTIONS = pa_json.ReadOptions(block_size=32 << 20)
+
+
+def find_split_files(folder: Path, language: str) -> dict[str, Path]:
+    """``{split: path}`` of the MARC files of ``language`` in ``folder``."""
+    found = {}
+    for file_split, split in FILE_SPLITS.items():
+        stem = f"dataset_{language}_{file_split}"
+        candidates = [folder / f"{stem}{suffix}" for suffix in (".json", ".jsonl", ".json.gz",
+                                                                ".jsonl.gz")]
+        existing = [path for path in candidates if path.is_file()]
+        if len(existing) > 1:
+            raise UserError(f"{folder} holds several files for {language}/{file_split}: "
+                            f"{', '.join(p.name for p in existing)}; keep one of them.")
+        if existing:
+            found[split] = existing[0]
+    return found
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        yield from handle
+
+
+def _read_with_python(path: Path) -> pa.Table:
+    """Slow path for files pyarrow rejects: name the bad line, or coerce mixed types.
+
+    pyarrow refuses a column whose JSON type changes between lines (stars as 5 on
+    one line and "5" on the next); such files are still valid MARC.
+    """
+    columns: dict[str, list] = {name: [] for name in MARC_COLUMNS}
+    try:
+        for number, raw in enumerate(_lines(path), start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise UserError(f"{path}, line {number}: not UTF-8 text (byte {err.start}); MARC "
+                                "files are UTF-8: re-encode the file.") from None
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}, line {number}: malformed JSON ({err.msg} at column "
+                                f"{err.colno}); expected one review object per line.") from None
+            if not isinstance(value, dict):
+                raise UserError(f"{path}, line {number}: expected a JSON object, got "
+                                f"{type(value).__name__}.")
+            for name, values in columns.items():
+                item = value.get(name)
+                if isinstance(item, (dict, list)):
+                    raise UserError(f"{path}, line {number}: {name} is a JSON "
+                                    f"{type(item).__name__}; expected text.")
+                values.append(None if item is None else str(item))
+            for name in value.keys() - columns.keys():
+                columns.setdefault(f"extra:{name}", [])
+    except (OSError, EOFError) as err:
+        raise UserError(f"{path}: cannot be decompressed ({err}); the gzip file is truncated or "
+                        "corrupt. Download it again.") from None
+    extras = {name.removeprefix("extra:"): pa.nulls(len(columns["review_id"]))
+              for name in columns if name.startswith("extra:")}
+    table = pa.table({name: pa.array(values, type=pa.string())
+                      for name, values in columns.items() if not name.startswith("extra:")})
+    for name, values in extras.items():
+        table = table.append_column(name, values)
+    # A column absent from every line is missing, as in the fast path.
+    absent = [name for name in MARC_COLUMNS if table[name].null_count == table.num_rows]
+    return table.drop_columns(absent)
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """Line number (1-based) of the ``row``-th non-blank line."""
+    seen = -1
+    for number, raw in enumerate(_lines(path), start=1):
+        if raw.strip():
+            seen += 1
+            if seen == row:
+                return number
+    return row + 1
+
+
+def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]:
+    """Read one MARC JSON Lines file; return the table (MARC_SCHEMA) and drop counts.
+
+    Rows whose review body or title is null or blank are dropped and counted: they
+    cannot be used to learn or score a title.
+    """
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty: expected MARC reviews, one JSON object per line.")
+    options = pa_json.ParseOptions(explicit_schema=_STRING_FIELDS,
+                                   unexpected_field_behavior="infer")
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            table = pa_json.read_json(stream, read_options=_READ_OPTIONS, parse_options=options)
+        table.validate(full=True)  # catches text that is not UTF-8
+    except (pa.ArrowInvalid, OSError, EOFError):
+        table = _read_with_python(path)
+
+    present = set(table.column_names)
+    if table.num_rows == 0:
+        raise UserError(f"{path} holds no reviews: expected one JSON object per line.")
+    missing = [c for c in MARC_COLUMNS if c not in present
+               or (c != "stars" and table[c].null_count == table.num_rows)]
+    if "stars" not in present:
+        missing.append("stars")
+    if missing:
+        raise UserError(f"{path}: column {', '.join(sorted(set(missing)))} missing; MARC files "
+                        f"have the fields {', '.join(MARC_COLUMNS)} on every line.")
+    extra = sorted(present - set(MARC_COLUMNS))
+    if extra:
+        log.warning("%s: ignoring extra column(s) %s", path, ", ".join(extra))
+
+    stars = _parse_stars(path, table["stars"])
+    table = table.select([c for c in MARC_COLUMNS if c != "stars"])
+    table = table.add_column(MARC_COLUMNS.index("stars"), "stars", stars)
+    table = table.cast(MARC_SCHEMA)
+
+    wrong_language = pc.not_equal(table["language"], language)
+    if pc.any(wrong_language).as_py():
+        row = pc.index(wrong_language, True).as_py()
+        raise UserError(f"{path}, line {_line_of_row(path, row)}: language is "
+                        f"{table['language'][row].as_py()!r}, but the file name says "
+                        f"{language!r}.")
+
+    dropped = {}
+    keep = None
+    for column in TEXT_COLUMNS:
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(table[column]), ""), True)
+        dropped[f"empty_{column}"] = pc.sum(blank).as_py() or 0
+        keep = pc.invert(blank) if keep is None else pc.and_(keep, pc.invert(blank))
+    if any(dropped.values()):
+        log.warning("%s: dropping %s", path, ", ".join(f"{n} rows with {k}"
+                                                     for k, n in dropped.items() if n))
+        table = table.filter(keep)
+    return table, dropped
+
+
+def _parse_stars(path: Path, stars: pa.ChunkedArray) -> pa.ChunkedArray:
+    """MARC's files hold stars as strings "1".."5"; the Hub version as integers."""
+    try:
+        if pa.types.is_string(stars.type) or pa.types.is_large_string(stars.type):
+            numbers = pc.cast(pc.utf8_trim_whitespace(stars), pa.int32())
+        else:
+            numbers = pc.cast(stars, pa.int32())
+        valid = pc.and_(pc.greater_equal(numbers, 1), pc.less_equal(numbers, 5))
+        valid = pc.fill_null(valid, False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        numbers, valid = None, None
+    if valid is None or not pc.all(valid).as_py():
+        if valid is None:
+            as_text = pc.cast(stars, pa.string())
+            pattern = pc.match_substring_regex(pc.utf8_trim_whitespace(as_text), r"^[1-5]$")
+            valid = pc.fill_null(pattern, False)
+        row = pc.index(valid, False).as_py()
+        raise UserError(f"{path}, line {_line_of_row(path, row)}: stars is "
+                        f"{stars[row].as_py()!r}; expected 1 to 5 (a number or a string "
+                        "such as \"4\").")
+    return numbers

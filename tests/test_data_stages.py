@@ -1,0 +1,183 @@
+"""The data stages' functions on small in-test data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from datasets import Dataset, concatenate_datasets
+
+from stages.concat_shuffle import concat_shuffle
+from stages.download import category_counts, download
+from stages.drop_short_titles import drop_short_titles, histogram, length_report
+from stages.filter_books import filter_books
+from stages.lib.data import MARC_SCHEMA, load_splits, rows_by_language, save_splits, word_counts
+from stages.lib.errors import UserError
+from tests.conftest import make_marc_folder, review, write_jsonl
+
+
+def table(rows: list[dict]) -> pa.Table:
+    rows = [{**r, "stars": int(r["stars"])} for r in rows]
+    return pa.Table.from_pylist(rows, schema=MARC_SCHEMA)
+
+
+def test_download_reads_local_files_with_marc_schema(tmp_path):
+    folder = make_marc_folder(tmp_path / "marc", rows_per_split=8)
+    tables, report = download(str(folder), ["en", "es"])
+    assert set(tables) == {"train", "validation", "test"}
+    for t in tables.values():
+        assert t.schema == MARC_SCHEMA
+        assert t.num_rows == 16
+    assert tables["train"]["stars"].to_pylist()[0] == 4
+    assert report["rows"]["validation"] == {"en": 8, "es": 8, "all": 16}
+    assert report["missing_splits"] == []
+    assert report["categories"]["en"]["train"] == {"book": 2, "digital_ebook_purchase": 2,
+                                                   "kitchen": 2, "toy": 2}
+
+
+def test_download_reads_gzip_and_reports_missing_split(tmp_path):
+    folder = tmp_path / "marc"
+    rows = [review("es", i) for i in range(5)]
+    with gzip.open(folder.mkdir() or folder / "dataset_es_dev.json.gz", "wt") as handle:
+        handle.write("".join(json.dumps(r) + "\n" for r in rows))
+    tables, report = download(str(folder), ["es"])
+    assert tables["validation"].num_rows == 5
+    assert tables["train"].num_rows == 0 and tables["train"].schema == MARC_SCHEMA
+    assert report["missing_splits"] == ["es/train", "es/test"]
+
+
+def test_download_accepts_integer_stars_and_drops_empty_text(tmp_path):
+    rows = [review("en", 0, stars=5), review("en", 1, body="  "), review("en", 2),
+            review("en", 3), review("en", 4)]
+    rows[2]["review_title"] = None
+    rows[3]["review_body"] = None
+    write_jsonl(tmp_path / "dataset_en_train.json", rows)
+    tables, report = download(str(tmp_path), ["en"])
+    assert tables["train"]["review_id"].to_pylist() == ["t-en-0", "t-en-4"]
+    assert tables["train"]["stars"].to_pylist() == [5, 4]
+    assert report["dropped_rows"] == {"empty_review_body": 2, "empty_review_title": 1}
+
+
+def test_download_counts_duplicate_review_ids(tmp_path):
+    write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2)])
+    write_jsonl(tmp_path / "dataset_en_dev.json", [review("en", 1)])
+    _, report = download(str(tmp_path), ["en"])
+    assert report["duplicate_review_ids"] == 1
+
+
+def test_download_keeps_unicode_text_intact(tmp_path):
+    body = "¡Qué libro tan fácil de leer! 📚 שלום  \u200f árabe: مرحبا."
+    write_jsonl(tmp_path / "dataset_es_train.json", [review("es", 1, body=body)])
+    tables, _ = download(str(tmp_path), ["es"])
+    assert tables["train"]["review_body"].to_pylist() == [body]
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b'{"review_id": "a"}\n{"review_id": \n', "line 2: malformed JSON"),
+    (b"", "is empty"),
+    ('{"review_id": "fácil"}\n'.encode("latin-1"), "line 1: not UTF-8"),
+])
+def test_download_names_file_and_line_of_bad_input(tmp_path, content, expected):
+    (tmp_path / "dataset_en_train.json").write_bytes(content)
+    with pytest.raises(UserError, match=expected) as caught:
+        download(str(tmp_path), ["en"])
+    assert "dataset_en_train.json" in str(caught.value)
+
+
+def test_download_rejects_truncated_gzip(tmp_path):
+    data = "".join(json.dumps(review("en", i)) + "\n" for i in range(2000)).encode()
+    (tmp_path / "dataset_en_train.json.gz").write_bytes(gzip.compress(data)[:-40])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        download(str(tmp_path), ["en"])
+
+
+def test_download_rejects_missing_column_and_bad_stars(tmp_path):
+    row = review("en", 1)
+    del row["product_category"]
+    write_jsonl(tmp_path / "dataset_en_train.json", [row])
+    with pytest.raises(UserError, match="column product_category missing"):
+        download(str(tmp_path), ["en"])
+    write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2, stars="9")])
+    with pytest.raises(UserError, match="line 2: stars is '9'"):
+        download(str(tmp_path), ["en"])
+
+
+def test_download_rejects_unknown_language_and_language_without_files(tmp_path):
+    make_marc_folder(tmp_path, languages=("en",))
+    with pytest.raises(UserError, match="unknown language code 'xx'"):
+        download(str(tmp_path), ["en", "xx"])
+    with pytest.raises(UserError, match="no files for language 'es'"):
+        download(str(tmp_path), ["en", "es"])
+
+
+def test_category_counts_sorted_like_value_counts():
+    rows = [review("en", i, category=c) for i, c in enumerate(["toy", "book", "toy", "pc"])]
+    counts = category_counts({"train": table(rows)})
+    assert list(counts["en"]["train"].items()) == [("toy", 2), ("book", 1), ("pc", 1)]
+
+
+def test_filter_books_keeps_categories_and_explains_empty_split():
+    rows = [review("en", i, category=c) for i, c in enumerate(["book", "toy", "pc"])]
+    kept = filter_books({"train": table(rows), "test": table([])}, ["book", "pc"])
+    assert kept["train"]["product_category"].to_pylist() == ["book", "pc"]
+    assert kept["test"].num_rows == 0
+    with pytest.raises(UserError, match="leaves the train split.* empty.*book, pc, toy"):
+        filter_books({"train": table(rows)}, ["garden"])
+
+
+def test_concat_shuffle_matches_datasets_shuffle():
+    rows = [review(lang, i) for lang in ("en", "es") for i in range(30)]
+    shuffled = concat_shuffle({"train": table(rows)}, seed=42)["train"]
+    english = Dataset(table(rows[:30]))
+    spanish = Dataset(table(rows[30:]))
+    course = concatenate_datasets([english, spanish]).shuffle(seed=42)
+    assert shuffled["review_id"].to_pylist() == course["review_id"]
+    again = concat_shuffle({"train": table(rows)}, seed=42)["train"]
+    assert again.equals(shuffled)
+    other = concat_shuffle({"train": table(rows)}, seed=7)["train"]
+    assert other["review_id"].to_pylist() != shuffled["review_id"].to_pylist()
+
+
+def test_word_counts_match_python_split():
+    texts = ["  two  words ", "", "uno\tdos\ntres", "a\u00a0b", "one"]
+    assert word_counts(pa.array(texts)).to_pylist() == [len(t.split()) for t in texts]
+
+
+def test_drop_short_titles_keeps_titles_with_min_words():
+    titles = ["Great", "Five stars", "A very good read", "  loved   this book  "]
+    rows = [review("en", i, title=t) for i, t in enumerate(titles)]
+    kept = drop_short_titles({"train": table(rows)}, min_words=3)["train"]
+    assert kept["review_title"].to_pylist() == titles[2:]
+    assert drop_short_titles({"train": table(rows)}, min_words=1)["train"].num_rows == 4
+
+
+def test_histograms_bin_word_counts():
+    assert histogram(np.array([0, 1, 1, 3, 30]), 1, 4) == [
+        ("0", 1), ("1", 2), ("2", 0), ("3", 1), ("4+", 1)]
+    assert histogram(np.array([0, 24, 25, 80]), 25, 50) == [("0-24", 2), ("25-49", 1), ("50+", 1)]
+    report = length_report({"train": table([review("en", 1, title="a b c")])})
+    assert dict(report["title_words"])["3"] == 1
+
+
+def test_splits_round_trip_and_are_byte_identical(tmp_path):
+    rows = [review("en", i) for i in range(5)]
+    tables = {"train": table(rows), "validation": table([]), "test": table(rows[:1])}
+    for name in ("a", "b"):
+        save_splits(tables, tmp_path / name, fingerprint="same")
+    loaded = load_splits(tmp_path / "a")
+    assert loaded["train"].equals(tables["train"])
+    assert loaded["validation"].num_rows == 0
+    assert rows_by_language(loaded)["test"] == {"en": 1, "all": 1}
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*"))
+    for relative in files_a:
+        a, b = tmp_path / "a" / relative, tmp_path / "b" / relative
+        assert a.is_dir() or a.read_bytes() == b.read_bytes(), relative
+    assert not list(tmp_path.glob(".*tmp-*"))
+
+
+def test_load_splits_names_the_stage_to_run(tmp_path):
+    with pytest.raises(UserError, match="dvc repro filter_books"):
+        load_splits(tmp_path / "filter_books")
