@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA, SPLITS, rows_by_language, save_splits
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import write_csv, write_json
+from stages.lib.io import atomic_path, write_csv, write_json
 from stages.lib.marc import MARC_LANGUAGES, find_split_files, read_marc_file
 from stages.lib.params import load_params, string, string_list
 
@@ -139,7 +139,6 @@ def download(source: str, languages: list[str], sample_dir: Path = SAMPLE_DIR
         "dropped_rows": report["dropped_rows"],
         "missing_splits": report["missing_splits"],
         "duplicate_review_ids": duplicates,
-        "categories": category_counts(tables),
     }
     return tables, report
 
@@ -159,10 +158,13 @@ def main() -> None:
     tables, report = download(params["source"], params["languages"])
     save_splits(tables, OUTPUT, fingerprint=("download", params, source_digest(params["source"])))
     write_json(METRICS, report)
-    for language, by_split in report["categories"].items():
-        first_split = next(iter(by_split.values()))
-        write_csv(PLOTS / f"categories_{language}.csv", ["category", "count"],
-                  first_split.items())
+    # The course's value_counts table, per language and split, as bar charts.
+    with atomic_path(PLOTS) as folder:
+        folder.mkdir()
+        for language, by_split in category_counts(tables).items():
+            for split, counts in by_split.items():
+                write_csv(folder / f"categories_{language}_{split}.csv", ["category", "count"],
+                          counts.items())
     log.info("rows: %s", report["rows"])
 
 

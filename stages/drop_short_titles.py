@@ -17,7 +17,7 @@ from stages.lib.data import (
     word_counts,
 )
 from stages.lib.errors import stage_entry
-from stages.lib.io import write_csv, write_json
+from stages.lib.io import atomic_path, write_csv, write_json
 from stages.lib.params import integer, load_params
 
 log = logging.getLogger("drop_short_titles")
@@ -77,9 +77,11 @@ def main() -> None:
     report = {"rows": rows_by_language(kept),
               "rows_before": rows_by_language(tables)}
     write_json(METRICS, report)
-    for when, data in (("before", tables), ("after", kept)):
-        for name, rows in length_report(data).items():
-            write_csv(PLOTS / f"{name}_{when}.csv", ["words", "count"], rows)
+    with atomic_path(PLOTS) as folder:
+        folder.mkdir()
+        for when, data in (("before", tables), ("after", kept)):
+            for name, rows in length_report(data).items():
+                write_csv(folder / f"{name}_{when}.csv", ["words", "count"], rows)
     log.info("rows: %s", report["rows"])
 
 
