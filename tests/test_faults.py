@@ -1,0 +1,130 @@
+"""Faults: a stage killed mid-write, a full disk, queued experiments, secrets in outputs."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from stages.lib.errors import UserError
+from stages.lib.io import atomic_path, write_json
+from tests.conftest import run_stage, set_params
+from tests.test_pipeline import dvc, init_repo, ran
+
+# Runs a stage with `Dataset.save_to_disk` patched to SIGKILL the process after
+# the first split is written: a kill in the middle of writing the output.
+KILL_DURING_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    import datasets
+    original = datasets.Dataset.save_to_disk
+    calls = []
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    datasets.Dataset.save_to_disk = save_then_die
+    import runpy
+    sys.argv = ["stages.{stage}"]
+    runpy.run_module("stages.{stage}", run_name="__main__")
+""")
+
+
+def test_stage_killed_mid_write_leaves_no_output_and_reruns(project):
+    init_repo(project)
+    killed = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE.format(stage="download")],
+                            cwd=project, capture_output=True, text=True)
+    assert killed.returncode == -9
+    # Only a hidden temporary is left, never data/download itself.
+    assert not (project / "data/download").exists()
+    assert list((project / "data").glob(".download.tmp-*"))
+    status = dvc(project, "status", "download").stdout
+    assert "changed outs" in status and "data/download" in status
+    # `dvc commit` has nothing it could take for a result.
+    commit = subprocess.run(["dvc", "commit", "-f", "download"], cwd=project,
+                            capture_output=True, text=True)
+    assert commit.returncode != 0 and "data/download" in commit.stderr + commit.stdout
+
+    assert ran(dvc(project, "repro", "download")) == {"download"}
+    assert (project / "data/download/dataset_dict.json").is_file()
+    assert not list((project / "data").glob(".download.tmp-*"))
+    assert dvc(project, "status", "download").stdout.strip().startswith(
+        "Data and pipelines are up to date")
+
+
+def test_full_disk_while_writing_is_a_clear_error_with_no_partial_output(tmp_path, monkeypatch):
+    target = tmp_path / "metrics" / "out.json"
+
+    def no_space(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(target), "write_text", no_space)
+    with pytest.raises(UserError, match="could not write .*out.json: No space left on device"):
+        write_json(target, {"rows": 1})
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+
+
+def test_failed_block_keeps_the_previous_output(tmp_path):
+    target = tmp_path / "result.json"
+    write_json(target, {"version": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == '{\n  "version": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_full_disk_in_a_stage_exits_2_without_output(project):
+    script = textwrap.dedent("""
+        import errno, runpy, sys
+        import datasets
+        def no_space(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        datasets.DatasetDict.save_to_disk = no_space
+        sys.argv = ["stages.download"]
+        runpy.run_module("stages.download", run_name="__main__")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True,
+                            text=True)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "could not write data/download: No space left on device" in result.stderr
+    assert not (project / "data/download").exists()
+    assert not list((project / "data").glob(".download.tmp-*"))
+
+
+def test_two_queued_experiments_run_in_parallel_and_show(project):
+    init_repo(project)
+    dvc(project, "repro", "drop_short_titles")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam",
+                    "lock", "--allow-empty"], cwd=project, check=True)
+    for words in (1, 4):
+        dvc(project, "exp", "run", "--queue", "--name", f"min{words}",
+            "-S", f"drop_short_titles.min_words={words}", "drop_short_titles")
+    dvc(project, "queue", "start", "-j", "2")
+    for name in ("min1", "min4"):
+        dvc(project, "queue", "logs", "-f", name)  # blocks until the experiment ends
+    shown = dvc(project, "exp", "show", "--csv").stdout
+    rows = {line.split(",")[0] for line in shown.splitlines()}
+    assert {"min1", "min4"} <= rows, shown
+    status = dvc(project, "queue", "status").stdout
+    assert status.count("Success") == 2, status
+
+
+def test_hub_token_is_never_written(project):
+    token = f"hf_{uuid.uuid4().hex}"
+    set_params(project, download={"languages": ["en"]})
+    result = run_stage(project, "download", env={"HF_TOKEN": token})
+    assert result.returncode == 0, result.stderr
+    outputs = [p for folder in ("data", "metrics", "plots") for p in project.glob(f"{folder}/**/*")]
+    for path in outputs:
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+    assert token not in result.stderr + result.stdout
+    assert os.environ.get("HF_TOKEN") != token
