@@ -181,3 +181,18 @@ def test_splits_round_trip_and_are_byte_identical(tmp_path):
 def test_load_splits_names_the_stage_to_run(tmp_path):
     with pytest.raises(UserError, match="dvc repro filter_books"):
         load_splits(tmp_path / "filter_books")
+
+
+def test_download_ignores_extra_columns_and_keeps_odd_text(tmp_path, caplog):
+    long_body = "Very long review. " * 5600  # over 100,000 characters
+    rows = [review("en", 0, extra_field="x", helpful_votes=3),
+            review("en", 1, body=long_body, title="T" * 100_000),
+            review("en", 2, body="Tabs\tand\x07bell\x1b[31m control\u0000chars.", title="ok ok ok")]
+    write_jsonl(tmp_path / "dataset_en_train.json", rows)
+    tables, _ = download(str(tmp_path), ["en"])
+    train = tables["train"]
+    assert train.schema == MARC_SCHEMA
+    assert train["review_body"].to_pylist()[1] == long_body
+    assert len(train["review_title"].to_pylist()[1]) == 100_000
+    assert "\x07bell" in train["review_body"].to_pylist()[2]
+    assert "ignoring extra column(s) extra_field, helpful_votes" in caplog.text

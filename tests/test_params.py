@@ -1,0 +1,74 @@
+"""Every params key of every stage is validated: wrong types, ranges and typos are errors."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import yaml
+
+from stages.lib.errors import UserError
+from stages.lib.params import Field, validate_section
+from tests.conftest import ROOT
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def spec_of(section: str) -> dict[str, Field]:
+    """The ``{key: Field}`` mapping a section's stage module validates against."""
+    module = importlib.import_module("stages.lib.rouge" if section == "rouge"
+                                     else f"stages.{section}")
+    specs = [value for value in vars(module).values()
+             if isinstance(value, dict) and value and all(isinstance(v, Field)
+                                                          for v in value.values())]
+    assert len(specs) == 1, f"stages.{section} should declare exactly one params spec"
+    return specs[0]
+
+
+SECTIONS = sorted(PARAMS)
+KEYS = [(section, key) for section in SECTIONS for key in spec_of(section)]
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_defaults_in_params_yaml_are_valid(section):
+    assert validate_section(section, PARAMS[section], spec_of(section)).keys() == \
+        PARAMS[section].keys()
+
+
+@pytest.mark.parametrize(("section", "key"), KEYS)
+def test_wrong_type_names_the_key(section, key):
+    values = {**PARAMS[section], key: {"not": "valid"}}
+    with pytest.raises(UserError, match=rf"params\.yaml: {section}\.{key} must be "):
+        validate_section(section, values, spec_of(section))
+
+
+@pytest.mark.parametrize(("section", "key"), KEYS)
+def test_non_positive_sizes_are_refused(section, key):
+    field = spec_of(section)[key]
+    if "positive" in field.expected or ">= 0" in field.expected or "> 0" in field.expected:
+        bad = 0 if "positive" in field.expected or "> 0" in field.expected else -1
+        with pytest.raises(UserError, match=rf"{section}\.{key} must be .*got {bad}"):
+            validate_section(section, {**PARAMS[section], key: bad}, spec_of(section))
+    else:
+        assert field.expected  # not a size: covered by the wrong-type test
+
+
+@pytest.mark.parametrize(("section", "key"), KEYS)
+def test_misspelt_key_is_not_ignored(section, key):
+    typo = key[:-1] if len(key) > 3 else key + "x"
+    values = {k: v for k, v in PARAMS[section].items() if k != key}
+    values[typo] = PARAMS[section][key]
+    with pytest.raises(UserError, match=rf"unknown key {section}\.{typo};"):
+        validate_section(section, values, spec_of(section))
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("rouge", "tokenizer", "foo"),
+    ("train", "precision", "fp8"),
+    ("download", "languages", ["en", "en"]),
+])
+def test_unknown_choices_are_refused(section, key, value):
+    if section not in PARAMS:
+        pytest.fail(f"section {section} missing from params.yaml")
+    with pytest.raises(UserError, match=rf"{section}\.{key} must be"):
+        validate_section(section, {**PARAMS[section], key: value}, spec_of(section))
