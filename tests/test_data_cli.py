@@ -17,10 +17,16 @@ def assert_user_error(result, *fragments: str) -> None:
         assert fragment in message, message
 
 
-def assert_no_output(project: Path, stage: str) -> None:
+def metrics_of(project: Path, stage: str) -> bytes | None:
+    path = project / "metrics" / f"{stage}.json"
+    return path.read_bytes() if path.exists() else None
+
+
+def assert_no_output(project: Path, stage: str, metrics_before: bytes | None = None) -> None:
+    """No output folder, no temporary left, the (committed) metrics file untouched."""
     assert not (project / "data" / stage).exists()
     assert not list((project / "data").glob(f".{stage}.tmp-*"))
-    assert not (project / "metrics" / f"{stage}.json").exists()
+    assert metrics_of(project, stage) == metrics_before
 
 
 def test_download_malformed_line_names_file_and_line(project, tmp_path):
@@ -28,9 +34,10 @@ def test_download_malformed_line_names_file_and_line(project, tmp_path):
     with (folder / "dataset_en_dev.json").open("a") as handle:
         handle.write('{"review_id": "broken",\n')
     set_params(project, download={"source": str(folder), "languages": ["en"]})
+    before = metrics_of(project, "download")
     result = run_stage(project, "download")
     assert_user_error(result, "dataset_en_dev.json, line 13", "malformed JSON")
-    assert_no_output(project, "download")
+    assert_no_output(project, "download", before)
 
 
 def test_download_missing_column(project, tmp_path):
@@ -39,9 +46,10 @@ def test_download_missing_column(project, tmp_path):
         del row["review_title"]
     write_jsonl(tmp_path / "marc" / "dataset_en_train.json", rows)
     set_params(project, download={"source": str(tmp_path / "marc"), "languages": ["en"]})
+    before = metrics_of(project, "download")
     assert_user_error(run_stage(project, "download"), "dataset_en_train.json",
                       "column review_title missing")
-    assert_no_output(project, "download")
+    assert_no_output(project, "download", before)
 
 
 @pytest.mark.parametrize(("params", "fragments"), [
@@ -52,18 +60,20 @@ def test_download_missing_column(project, tmp_path):
 ])
 def test_download_bad_params(project, params, fragments):
     set_params(project, download=params)
+    before = metrics_of(project, "download")
     assert_user_error(run_stage(project, "download"), *fragments)
-    assert_no_output(project, "download")
+    assert_no_output(project, "download", before)
 
 
 def test_download_hub_source_offline_says_how_to_use_local_files(project):
     set_params(project, download={"source": "hf:someone/amazon_reviews_multi@main",
                                   "languages": ["en"]})
+    before = metrics_of(project, "download")
     result = run_stage(project, "download", env={"HF_HUB_OFFLINE": "1",
                                                  "HF_DATASETS_OFFLINE": "1"})
     assert_user_error(result, "hf:someone/amazon_reviews_multi@main", "set download.source to "
                       "their folder")
-    assert_no_output(project, "download")
+    assert_no_output(project, "download", before)
 
 
 def test_data_stages_chain_and_explain_empty_categories(project, tmp_path):
@@ -71,10 +81,11 @@ def test_data_stages_chain_and_explain_empty_categories(project, tmp_path):
     set_params(project, download={"source": str(folder)},
                filter_books={"categories": ["garden"]})
     assert run_stage(project, "download").returncode == 0
+    before = metrics_of(project, "filter_books")
     result = run_stage(project, "filter_books")
     assert_user_error(result, "filter_books.categories", "book, digital_ebook_purchase, "
                       "kitchen, toy")
-    assert_no_output(project, "filter_books")
+    assert_no_output(project, "filter_books", before)
 
     set_params(project, filter_books={"categories": ["book", "toy"]})
     for stage in ("filter_books", "concat_shuffle", "drop_short_titles"):
@@ -92,8 +103,9 @@ def test_data_stages_chain_and_explain_empty_categories(project, tmp_path):
 ])
 def test_drop_short_titles_bad_min_words(project, value, expected):
     set_params(project, drop_short_titles={"min_words": value})
+    before = metrics_of(project, "drop_short_titles")
     assert_user_error(run_stage(project, "drop_short_titles"), "params.yaml", expected)
-    assert_no_output(project, "drop_short_titles")
+    assert_no_output(project, "drop_short_titles", before)
 
 
 def test_concat_shuffle_negative_seed(project):

@@ -16,13 +16,11 @@ PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 def spec_of(section: str) -> dict[str, Field]:
     """The ``{key: Field}`` mapping a section's stage module validates against."""
-    module = importlib.import_module("stages.lib.rouge" if section == "rouge"
-                                     else f"stages.{section}")
-    specs = [value for value in vars(module).values()
-             if isinstance(value, dict) and value and all(isinstance(v, Field)
-                                                          for v in value.values())]
-    assert len(specs) == 1, f"stages.{section} should declare exactly one params spec"
-    return specs[0]
+    if section == "rouge":
+        return importlib.import_module("stages.lib.rouge").ROUGE_SPEC
+    spec = importlib.import_module(f"stages.{section}").SPEC
+    assert all(isinstance(field, Field) for field in spec.values())
+    return spec
 
 
 SECTIONS = sorted(PARAMS)
@@ -37,8 +35,8 @@ def test_defaults_in_params_yaml_are_valid(section):
 
 @pytest.mark.parametrize(("section", "key"), KEYS)
 def test_wrong_type_names_the_key(section, key):
-    values = {**PARAMS[section], key: {"not": "valid"}}
-    with pytest.raises(UserError, match=rf"params\.yaml: {section}\.{key} must be "):
+    values = {**PARAMS[section], key: [["not valid"]]}
+    with pytest.raises(UserError, match=rf"params\.yaml: (section ')?{section}\.{key}'? must be "):
         validate_section(section, values, spec_of(section))
 
 
@@ -72,3 +70,18 @@ def test_unknown_choices_are_refused(section, key, value):
         pytest.fail(f"section {section} missing from params.yaml")
     with pytest.raises(UserError, match=rf"{section}\.{key} must be"):
         validate_section(section, {**PARAMS[section], key: value}, spec_of(section))
+
+
+NESTED = [("base_model", "scratch", key)
+          for key in importlib.import_module("stages.base_model").SCRATCH_SPEC]
+
+
+@pytest.mark.parametrize(("section", "group", "key"), NESTED)
+def test_nested_keys_are_validated(section, group, key):
+    spec = spec_of(section)
+    wrong = {**PARAMS[section], group: {**PARAMS[section][group], key: [["not valid"]]}}
+    with pytest.raises(UserError, match=rf"{section}\.{group}\.{key} must be "):
+        validate_section(section, wrong, spec)
+    typo = {**PARAMS[section], group: {**PARAMS[section][group], key + "x": 1}}
+    with pytest.raises(UserError, match=rf"unknown key {section}\.{group}\.{key}x"):
+        validate_section(section, typo, spec)

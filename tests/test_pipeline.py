@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -45,3 +46,60 @@ def test_data_stages_repro_then_noop_then_only_changed(project):
     assert "metrics/drop_short_titles.json" in metrics
     plots = dvc(project, "plots", "show", "--json").stdout
     assert "title_words" in plots and "plots/download/categories_en_train.csv" in plots
+
+
+# Small enough for CI; the mechanics are those of the defaults.
+FAST = {
+    "base_model": {"scratch": {"vocab_size": 400, "d_model": 32, "d_ff": 64, "d_kv": 8,
+                               "num_heads": 2, "num_layers": 1, "num_decoder_layers": 1,
+                               "dropout_rate": 0.1, "seed": 42}},
+    "tokenize": {"max_input_length": 128},
+    "train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 64},
+    "evaluate": {"num_beams": 2, "max_new_tokens": 12, "batch_size": 64},
+    "rouge": {"bootstrap_samples": 100},
+}
+ALL_STAGES = {"download", "filter_books", "concat_shuffle", "drop_short_titles", "baseline",
+              "base_model", "tokenize", "train", "evaluate"}
+DETERMINISTIC = ["metrics/baseline.json", "metrics/train.json", "metrics/evaluate.json",
+                 "data/evaluate/predictions.jsonl"]
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    files = {name: (project / name).read_bytes() for name in DETERMINISTIC}
+    for path in sorted((project / "data/train/model").iterdir()):
+        files[str(path.relative_to(project))] = path.read_bytes()
+    return files
+
+
+def test_whole_pipeline_end_to_end(project):
+    token = "hf_" + "e2e" * 10
+    set_params(project, **FAST)
+    init_repo(project)
+    os.environ["HF_TOKEN"] = token
+    try:
+        assert ran(dvc(project, "repro")) == ALL_STAGES
+    finally:
+        del os.environ["HF_TOKEN"]
+    evaluate = json.loads((project / "metrics/evaluate.json").read_text())
+    assert evaluate["model"]["all"]["rows"] == evaluate["model"]["en"]["rows"] + \
+        evaluate["model"]["es"]["rows"]
+    assert (project / "data/train/model/model.safetensors").is_file()
+    shown = dvc(project, "metrics", "show", "--json").stdout
+    assert "lead3" in shown and "model" in shown
+    assert "dvclive/train/plots/metrics" in dvc(project, "plots", "show", "--json").stdout
+    for path in (project / "metrics").rglob("*"):
+        assert not path.is_file() or token not in path.read_text()
+
+    assert ran(dvc(project, "repro")) == set()
+
+    set_params(project, train={"learning_rate": 2e-3})
+    assert ran(dvc(project, "repro")) == {"train", "evaluate"}
+
+    set_params(project, tokenize={"max_input_length": 96})
+    assert ran(dvc(project, "repro")) == {"tokenize", "train", "evaluate"}
+
+    before = snapshot(project)
+    assert ran(dvc(project, "repro", "-f")) == ALL_STAGES
+    after = snapshot(project)
+    assert before.keys() == after.keys()
+    assert [name for name in before if before[name] != after[name]] == []

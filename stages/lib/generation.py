@@ -1,0 +1,206 @@
+"""Loading a seq2seq model and generating summaries with it.
+
+Shared by train (validation), evaluate and the ``summarize`` command, so the three
+decode, batch and truncate the same way. Also a small Transformers pipeline:
+Transformers 5 removed the ``summarization`` task, so importing this module
+registers :data:`PIPELINE_TASK` with ``transformers.pipeline``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    Pipeline,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from stages.lib.errors import UserError
+
+log = logging.getLogger(__name__)
+
+#: The task name under which :class:`SummarizationPipeline` is registered
+#: ("summarization" itself is reserved: Transformers 5 raises for it).
+PIPELINE_TASK = "review-summarization"
+
+
+def is_seq2seq_config(config: Any) -> bool:
+    """Whether ``AutoModelForSeq2SeqLM`` can load a model with this config."""
+    return getattr(config, "model_type", None) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+
+
+def pick_device() -> torch.device:
+    """The first CUDA GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_cpu_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for PyTorch's operations (0: PyTorch's default, one per core).
+
+    Small models run fastest on one thread: their operations are too small to
+    split, and threads that wait on each other slow them down many times over
+    when other programs use the cores too. A fixed number also makes results
+    independent of the machine's core count (sums are split the same way).
+    """
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def load_model(path: str | Path, device: torch.device | str | None = None
+               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A saved seq2seq model and its tokenizer from a local folder, in eval mode.
+
+    Weights are read from safetensors only; nothing is fetched from the Hub.
+    """
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path} is not a saved model (no config.json there). Train one with "
+                        "`dvc repro train`, or point to a folder written by `save_pretrained`.")
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}/config.json could not be read as a model config: {err}") from None
+    if not is_seq2seq_config(config):
+        raise UserError(f"{path} holds a '{config.model_type}' model, not a sequence-to-sequence "
+                        "model (T5, mT5, BART, ...) that can write summaries.")
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True,
+                                                      use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise UserError(f"could not load the model and tokenizer saved in {path}: {err}") from None
+    try:
+        model.to(device or pick_device())
+    except (RuntimeError, AssertionError, ValueError) as err:
+        raise UserError(f"cannot use device {device!r}: {_first_line(err)}. Use cpu, or cuda "
+                        "when there is a CUDA GPU.") from None
+    model.eval()
+    return model, tokenizer
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+           max_input_length: int) -> list[list[int]]:
+    """Token ids of ``texts`` as the tokenize stage makes them (truncated, with EOS)."""
+    if not texts:
+        return []
+    return tokenizer(list(texts), max_length=max_input_length, truncation=True,
+                     return_attention_mask=False)["input_ids"]
+
+
+def decode(tokenizer: PreTrainedTokenizerBase, token_ids: Any) -> list[str]:
+    """Texts of generated ids (rows padded with -100 or the pad id), special tokens removed."""
+    ids = np.asarray(token_ids)
+    ids = np.where(ids < 0, tokenizer.pad_token_id, ids)
+    return [text.strip() for text in
+            tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True,
+                                   clean_up_tokenization_spaces=True)]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Summaries in input order and their lengths in tokens (EOS and padding excluded)."""
+
+    summaries: list[str]
+    token_counts: list[int]
+
+
+def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+             input_ids: Sequence[Sequence[int]], *, batch_size: int, num_beams: int,
+             max_new_tokens: int, progress: bool = True) -> Generated:
+    """Summaries of tokenized inputs, generated in batches of similar length.
+
+    Inputs are sorted by length (longest first, so memory problems show at once)
+    to waste little compute on padding; results come back in the input order.
+    """
+    order = sorted(range(len(input_ids)), key=lambda i: (-len(input_ids[i]), i))
+    summaries: list[str] = [""] * len(order)
+    counts = [0] * len(order)
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+    with tqdm(total=len(order), desc="generating", unit="row", disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            features = [{"input_ids": list(input_ids[i])} for i in batch]
+            inputs = tokenizer.pad(features, return_tensors="pt").to(model.device)
+            with torch.inference_mode():
+                output = model.generate(**inputs, num_beams=num_beams,
+                                        max_new_tokens=max_new_tokens, do_sample=False)
+            output = output.cpu()
+            texts = decode(tokenizer, output)
+            lengths = (~torch.isin(output, special)).sum(dim=1).tolist()
+            for row, text, length in zip(batch, texts, lengths, strict=True):
+                summaries[row] = text
+                counts[row] = length
+            bar.update(len(batch))
+    return Generated(summaries, counts)
+
+
+def summarize_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                    texts: Sequence[str], *, max_input_length: int = 512, batch_size: int = 16,
+                    num_beams: int = 1, max_new_tokens: int = 30,
+                    progress: bool = False) -> list[str]:
+    """Summaries of raw texts (tokenized as the tokenize stage does)."""
+    ids = encode(tokenizer, texts, max_input_length)
+    return generate(model, tokenizer, ids, batch_size=batch_size, num_beams=num_beams,
+                    max_new_tokens=max_new_tokens, progress=progress).summaries
+
+
+class SummarizationPipeline(Pipeline):
+    """``pipeline("review-summarization", model=...)``: a text → summary pipeline.
+
+    What Transformers 4's ``summarization`` pipeline did for encoder-decoder
+    models: tokenize (truncated to ``max_input_length``, default 512), generate,
+    decode. Like it, returns ``[{"summary_text": ...}]``: one dict per input text
+    (a list of texts gives a list of the same length). Generation keywords
+    (``num_beams``, ``max_new_tokens``, ...) go to ``generate``; the model's
+    ``generation_config.json`` supplies the rest.
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+    _pipeline_calls_generate = True
+
+    def __call__(self, inputs: str | list[str], **kwargs: Any) -> list[dict[str, str]]:
+        result = super().__call__(inputs, **kwargs)
+        return [result] if isinstance(inputs, str) else result
+
+    def _sanitize_parameters(self, max_input_length: int | None = None, **generate_kwargs):
+        preprocess = {} if max_input_length is None else {"max_input_length": max_input_length}
+        return preprocess, generate_kwargs, {}
+
+    def preprocess(self, text: str, max_input_length: int = 512) -> dict[str, torch.Tensor]:
+        if not isinstance(text, str):
+            raise ValueError(f"{PIPELINE_TASK} takes texts (str), got {type(text).__name__}")
+        return self.tokenizer(text, max_length=max_input_length, truncation=True,
+                              return_tensors="pt")
+
+    def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs) -> dict:
+        generate_kwargs = self._prepare_generate_kwargs(generate_kwargs)
+        return {"output_ids": self.model.generate(**model_inputs, **generate_kwargs)}
+
+    def postprocess(self, model_outputs: dict) -> dict[str, str]:
+        return {"summary_text": decode(self.tokenizer, model_outputs["output_ids"])[0]}
+
+
+PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=SummarizationPipeline,
+                                    pt_model=AutoModelForSeq2SeqLM, type="text")

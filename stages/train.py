@@ -1,0 +1,467 @@
+"""Stage train: fine-tune the base model on the train split with ``Seq2SeqTrainer``.
+
+Validates (generation + ROUGE, no bootstrap) after every epoch on the validation
+split and keeps the best epoch's weights (``train.best_metric``). Runs on the GPU
+when there is one, else on the CPU; for several GPUs or machines run the same
+stage under ``accelerate launch`` (see README): only the main process writes.
+
+Resuming: Trainer checkpoints go to ``checkpoints/train/<key>/``, outside the
+stage's DVC outputs (DVC deletes those before running a stage), where ``<key>``
+hashes the params and the exact inputs. A run that was interrupted resumes from
+its last complete checkpoint; they are deleted once the model is saved.
+
+Outputs: ``data/train/model`` (model + tokenizer, safetensors), ``metrics/train.json``
+(quality: identical on a rerun), ``metrics/train_speed.json`` (throughput and
+times, which vary) and the training curves in ``dvclive/train`` (DVCLive).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import load_from_disk
+from torch.utils.data import SequentialSampler
+from transformers import (
+    DataCollatorForSeq2Seq,
+    EvalPrediction,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    TrainerCallback,
+)
+
+from stages.lib.data import content_fingerprint, load_fingerprint, load_splits
+from stages.lib.errors import UserError, stage_entry
+from stages.lib.generation import decode, load_model, set_cpu_threads
+from stages.lib.io import atomic_path, write_json
+from stages.lib.params import Field, choice, integer, load_params, number
+from stages.lib.rouge import ROUGE_TYPES, Rouge, load_rouge_params, sentence_texts
+
+log = logging.getLogger("train")
+
+INPUT = Path("data/tokenize")
+BASE_MODEL = Path("data/base_model")
+OUTPUT = Path("data/train/model")
+METRICS = Path("metrics/train.json")
+SPEED = Path("metrics/train_speed.json")
+LIVE_DIR = Path("dvclive/train")
+CHECKPOINTS = Path("checkpoints/train")
+
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_sqrt",
+              "polynomial")
+
+SPEC: dict[str, Field] = {
+    "learning_rate": number(0, exclusive=True),
+    "epochs": integer(minimum=1),
+    "batch_size": integer(minimum=1),
+    "gradient_accumulation_steps": integer(minimum=1),
+    "weight_decay": number(0),
+    "warmup": number(0),
+    "scheduler": choice(*SCHEDULERS),
+    "seed": integer(minimum=0),
+    "precision": choice("auto", "fp32", "bf16", "fp16"),
+    "sampler": choice("random", "group_by_length"),
+    "best_metric": choice(*ROUGE_TYPES, "loss"),
+    "eval_batch_size": integer(minimum=1),
+    "eval_num_beams": integer(minimum=1),
+    "eval_max_new_tokens": integer(minimum=1),
+    "logging_steps": integer(minimum=1),
+    "cpu_threads": integer(minimum=0),
+}
+
+#: Model types of the T5 family: pre-trained in bfloat16, they overflow in float16.
+T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
+
+#: Keys of the Trainer's logs that are not training curves (times, speeds, totals).
+_NOT_CURVES = ("runtime", "per_second", "flos", "num_input_tokens_seen", "epoch", "step")
+
+
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or infinite."""
+
+
+# --- precision ---------------------------------------------------------------------------------
+
+def resolve_precision(requested: str, model_type: str, cuda: bool, bf16_supported: bool) -> str:
+    """The precision to train in: "fp32", "bf16" or "fp16" (see ``train.precision``)."""
+    if requested == "auto":
+        return "bf16" if cuda and bf16_supported else "fp32"
+    if requested == "fp16" and model_type in T5_FAMILY:
+        raise UserError(
+            f"params.yaml: train.precision is fp16, but the base model is a T5-family model "
+            f"('{model_type}'). T5 and mT5 were pre-trained in bfloat16 and some of their "
+            "activations (feed-forward outputs, attention scores) exceed float16's largest value "
+            "(65504): they overflow to inf and the loss turns into NaN within a few steps. Use "
+            "bf16 (a GPU from NVIDIA's Ampere generation on), fp32, or auto (bf16 where the GPU "
+            "supports it, else fp32).")
+    if requested == "fp16" and not cuda:
+        raise UserError("params.yaml: train.precision is fp16, which needs a CUDA GPU; there is "
+                        "none here. Use auto or fp32.")
+    if requested == "bf16" and cuda and not bf16_supported:
+        raise UserError("params.yaml: train.precision is bf16, but this GPU does not support "
+                        "bfloat16. Use auto or fp32.")
+    return requested
+
+
+# --- resuming ----------------------------------------------------------------------------------
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_key(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir: Path,
+            base_model_dir: Path) -> str:
+    """Identifies a training run: its params, data and base model (file contents)."""
+    model_files = {f.name: _file_digest(f) for f in sorted(base_model_dir.iterdir())
+                   if f.is_file()}
+    return content_fingerprint("train", dict(params), dict(rouge_params),
+                               load_fingerprint(data_dir), model_files)
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete ``checkpoint-<step>`` in ``folder``.
+
+    Complete: its ``trainer_state.json``, which the Trainer writes last, is valid.
+    """
+    if not folder.is_dir():
+        return None
+    steps = []
+    for path in folder.glob("checkpoint-*"):
+        suffix = path.name.removeprefix("checkpoint-")
+        if path.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), path))
+    for _, path in sorted(steps, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return path
+        except (OSError, ValueError):
+            continue  # killed while saving: fall back to the one before
+    return None
+
+
+def remove_other_runs(root: Path, keep: Path) -> None:
+    """Delete checkpoints of other runs (other params or data): they can't be resumed here."""
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder != keep and folder.is_dir():
+                log.info("deleting checkpoints of another run: %s", folder)
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+class CheckedTrainer(Seq2SeqTrainer):
+    """``Seq2SeqTrainer`` that stops at the first NaN or infinite training loss.
+
+    Validation rows stay in their order even with ``sampler: group_by_length`` (the
+    Trainer would sort them too), so predictions line up with titles and languages.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # With several processes the Trainer multiplies each process's loss by their number
+        # (so that averaging the gradients gives the mean over all tokens) and logs that
+        # product; log the loss itself.
+        scale = self.accelerator.num_processes
+        if ("loss" in logs and scale > 1 and self.args.average_tokens_across_devices
+                and self.model_accepts_loss_kwargs):
+            logs = {**logs, "loss": logs["loss"] / scale}
+        super().log(logs, start_time)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at optimizer step "
+                f"{self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}), so training "
+                f"stopped and no model was written. Usual causes: train.learning_rate "
+                f"({self.args.learning_rate:g}) too high for this model, float16 overflow "
+                "(train.precision), or a base model whose weights are already broken. Lower "
+                "the learning rate or change the precision in params.yaml and run again.")
+        return loss
+
+
+class LiveCallback(TrainerCallback):
+    """Training curves to DVCLive, one point per optimizer step logged.
+
+    ``train/loss``, ``train/learning_rate``, ``train/grad_norm`` every
+    ``logging_steps``; ``eval/loss``, ``eval/rouge*`` and ``eval/gen_len`` after
+    each epoch. The step is the optimizer step, so a resumed run, which replays
+    the restored log history first, draws the same curves as one that never stopped.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.live: Any = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from dvclive import Live  # here: only the main process logs
+
+            self.live = Live(str(self.directory), dvcyaml=None, save_dvc_exp=False,
+                             report=None)
+            for entry in state.log_history:
+                self._log(entry, entry["step"])
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.live is not None and logs:
+            self._log(logs, state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.live is not None:
+            self.live.end()
+            self.live = None
+
+    def _log(self, entry: Mapping[str, Any], step: int) -> None:
+        metrics = curve_values(entry)
+        if metrics and self.live is not None:
+            self.live.step = step
+            for name, value in metrics.items():
+                self.live.log_metric(name, value)
+            self.live.next_step()
+
+
+def curve_values(entry: Mapping[str, Any]) -> dict[str, float]:
+    """``{"train/loss": ..., "eval/rouge1": ...}`` from one Trainer log entry."""
+    curves = {}
+    for key, value in entry.items():
+        if any(part in key for part in _NOT_CURVES) or key.startswith("train_"):
+            continue
+        if not isinstance(value, (int, float)):
+            continue
+        name = f"eval/{key.removeprefix('eval_')}" if key.startswith("eval_") else f"train/{key}"
+        curves[name] = float(value)
+    return curves
+
+
+class Throughput(TrainerCallback):
+    """Counts the input tokens (non-padding, all processes) trained on in this run."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self._start = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = state.num_input_tokens_seen
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.tokens = state.num_input_tokens_seen - self._start
+
+
+@dataclass
+class TrainResult:
+    """Quality metrics, speed metrics, and whether this is the process that writes."""
+
+    metrics: dict[str, Any]
+    speed: dict[str, Any]
+    main_process: bool
+
+
+def _validation_metrics(rouge: Rouge, tokenizer, titles: Sequence[str],
+                        languages: Sequence[str], labels: Sequence[Sequence[int]]):
+    """``compute_metrics``: ROUGE of the generated titles against the untruncated titles."""
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        # Data-parallel evaluation pads the last round with rows from the start again, and
+        # the Trainer does not always cut them off: keep the first len(titles), after
+        # checking (with the labels) that they are the validation rows in order.
+        rows = len(titles)
+        ids = np.asarray(prediction.predictions)[:rows]
+        gathered = np.asarray(prediction.label_ids)[:rows]
+        if len(ids) != rows or any(
+                [t for t in row if t >= 0 and t != tokenizer.pad_token_id] != list(expected)
+                for row, expected in zip(gathered, labels, strict=True)):
+            raise RuntimeError(f"the {len(prediction.predictions)} validation predictions do "
+                               f"not line up with the {rows} validation rows")
+        summaries = decode(tokenizer, ids)
+        scores = rouge.score(summaries, titles, languages, bootstrap=False)["all"]
+        lengths = ((ids != tokenizer.pad_token_id) & (ids != tokenizer.eos_token_id)
+                   & (ids >= 0)).sum(axis=1)
+        return {**{name: scores[name] for name in ROUGE_TYPES},
+                "gen_len": round(float(lengths.mean()), 4)}
+    return compute
+
+
+def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
+                data_dir: Path = INPUT, base_model_dir: Path = BASE_MODEL,
+                output_dir: Path = OUTPUT, checkpoints_root: Path = CHECKPOINTS,
+                live_dir: Path = LIVE_DIR,
+                callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
+    """Fine-tune the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
+
+    Returns the metrics (on every process; only the main one writes files).
+    """
+    started = time.perf_counter()
+    datasets = load_from_disk(str(data_dir))
+    for split in ("train", "validation"):
+        if split not in datasets or datasets[split].num_rows == 0:
+            raise UserError(f"{data_dir}: the {split} split has no rows; training needs train "
+                            "rows to learn from and validation rows to pick the best epoch.")
+    train_set = datasets["train"].select_columns(["input_ids", "labels"])
+    validation = datasets["validation"]
+    eval_set = validation.select_columns(["input_ids", "labels"])
+
+    cuda = torch.cuda.is_available()
+    if not cuda:
+        set_cpu_threads(params["cpu_threads"])
+    model, tokenizer = load_model(base_model_dir, device="cpu")
+    precision = resolve_precision(params["precision"], model.config.model_type, cuda,
+                                  cuda and torch.cuda.is_bf16_supported())
+
+    key = run_key(params, rouge_params, data_dir, base_model_dir)
+    run_dir = checkpoints_root / key
+    resume = last_checkpoint(run_dir)
+    warmup = params["warmup"]
+    best = params["best_metric"]
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(run_dir),
+        num_train_epochs=params["epochs"],
+        per_device_train_batch_size=params["batch_size"],
+        per_device_eval_batch_size=params["eval_batch_size"],
+        gradient_accumulation_steps=params["gradient_accumulation_steps"],
+        learning_rate=params["learning_rate"],
+        weight_decay=params["weight_decay"],
+        lr_scheduler_type=params["scheduler"],
+        warmup_steps=int(warmup) if warmup >= 1 else warmup,
+        seed=params["seed"],
+        data_seed=params["seed"],
+        train_sampling_strategy=params["sampler"],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,  # plus the best one, which the Trainer keeps too
+        load_best_model_at_end=True,
+        metric_for_best_model=best,
+        greater_is_better=best != "loss",
+        predict_with_generate=True,
+        generation_num_beams=params["eval_num_beams"],
+        # An encoder-decoder's max_length counts the decoder start token too.
+        generation_max_length=params["eval_max_new_tokens"] + 1,
+        logging_strategy="steps",
+        logging_steps=params["logging_steps"],
+        logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+    rouge = Rouge(rouge_params, sentence_texts(load_splits(data_dir)))
+    trainer = CheckedTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        compute_metrics=_validation_metrics(rouge, tokenizer, list(validation["review_title"]),
+                                            list(validation["language"]),
+                                            list(validation["labels"])),
+        callbacks=[LiveCallback(live_dir), throughput := Throughput(), *callbacks],
+    )
+    main = trainer.is_world_process_zero()
+    if main:
+        remove_other_runs(checkpoints_root, run_dir)
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+    state = trainer.state
+    metrics = quality_metrics(state.log_history, state.global_step, best, params["epochs"],
+                              train_set.num_rows, eval_set.num_rows)
+    speed = {
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "processes": trainer.args.world_size,
+        "precision": precision,
+        "cpu_threads": 0 if cuda else torch.get_num_threads(),
+        "resumed_from_step": int(resume.name.removeprefix("checkpoint-")) if resume else 0,
+        "train_seconds": round(output.metrics["train_runtime"], 2),
+        "train_samples_per_second": round(output.metrics["train_samples_per_second"], 3),
+        "train_input_tokens_per_second": round(
+            throughput.tokens / max(output.metrics["train_runtime"], 1e-9), 1),
+    }
+    if main:
+        save_trained(trainer, tokenizer, output_dir)
+    trainer.accelerator.wait_for_everyone()
+    if main:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    speed["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return TrainResult(metrics, speed, main)
+
+
+def save_trained(trainer: Seq2SeqTrainer, tokenizer, output_dir: Path) -> None:
+    """The (best) model and the tokenizer, safetensors, written atomically."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    with atomic_path(output_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+
+def quality_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metric: str,
+                    epochs: int, train_rows: int, validation_rows: int) -> dict[str, Any]:
+    """What ``metrics/train.json`` reports: losses and validation scores, no times."""
+    losses = [entry for entry in history if "loss" in entry]
+    evals = [entry for entry in history if "eval_loss" in entry]
+    key = f"eval_{best_metric}"
+    sign = -1 if best_metric == "loss" else 1
+    # The Trainer keeps the first epoch among equals, as max() does.
+    best = max(evals, key=lambda entry: sign * entry[key]) if evals else None
+
+    def scores(entry: Mapping[str, Any]) -> dict[str, float]:
+        return {name: _round(entry[f"eval_{name}"])
+                for name in ("loss", *ROUGE_TYPES, "gen_len") if f"eval_{name}" in entry}
+
+    return {
+        "epochs": epochs,
+        "optimizer_steps": steps,
+        "train_rows": train_rows,
+        "validation_rows": validation_rows,
+        "final_train_loss": _round(losses[-1]["loss"]) if losses else None,
+        "best_metric": best_metric,
+        "best_epoch": int(round(best["epoch"])) if best else None,
+        "best_step": best["step"] if best else None,
+        "best_validation": scores(best) if best else {},
+        "last_validation": scores(evals[-1]) if evals else {},
+    }
+
+
+def _round(value: float) -> float:
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"a logged training value is {value}; no model was written.")
+    return round(float(value), 6)
+
+
+@stage_entry
+def main() -> None:
+    params = load_params("train", SPEC)
+    rouge_params = load_rouge_params()
+    for path, stage in ((INPUT, "tokenize"), (BASE_MODEL, "base_model")):
+        if not path.is_dir():
+            raise UserError(f"{path} is missing: it is the output of stage '{stage}'; run "
+                            f"`dvc repro {stage}` first.")
+    result = train_model(params, rouge_params)
+    if not result.main_process:
+        return
+    write_json(METRICS, result.metrics)
+    write_json(SPEED, result.speed)
+    log.info("best epoch %s: %s", result.metrics["best_epoch"], result.metrics["best_validation"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Stage evaluate and the shared generation code: order, layout, lengths."""
+
+from __future__ import annotations
+
+import pytest
+
+from stages.evaluate import SPEC, evaluate_model
+from stages.lib.data import load_splits
+from stages.lib.errors import UserError
+from stages.lib.generation import decode, encode, generate, load_model
+from stages.lib.params import validate_section
+from stages.lib.rouge import Rouge, sentence_texts
+from tests.model_helpers import ROUGE, make_inputs
+
+PARAMS = {"split": "validation", "num_beams": 2, "max_new_tokens": 6, "batch_size": 4,
+          "cpu_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tokenized, base = make_inputs(tmp_path_factory.mktemp("evaluate"))
+    model, tokenizer = load_model(base, device="cpu")
+    # An untrained model would stop at once; make it write a few (random) tokens.
+    model.generation_config.min_new_tokens = 2
+    model.generation_config.suppress_tokens = [tokenizer.pad_token_id, tokenizer.unk_token_id]
+    tables = load_splits(tokenized)
+    return model, tokenizer, tables
+
+
+def test_generate_restores_the_input_order(setup):
+    model, tokenizer, tables = setup
+    ids = tables["validation"]["input_ids"].to_pylist()
+    ids = ids + [ids[0][:3] + [tokenizer.eos_token_id]]  # lengths differ: batches get sorted
+    batched = generate(model, tokenizer, ids, batch_size=3, num_beams=1, max_new_tokens=6,
+                       progress=False)
+    one_by_one = [generate(model, tokenizer, [row], batch_size=1, num_beams=1,
+                           max_new_tokens=6, progress=False) for row in ids]
+    assert batched.summaries == [g.summaries[0] for g in one_by_one]
+    assert batched.token_counts == [g.token_counts[0] for g in one_by_one]
+    assert len(set(batched.summaries)) > 1  # the test would be vacuous otherwise
+    assert all(0 < n <= 6 for n in batched.token_counts)
+
+
+def test_encode_and_decode():
+    class Fake:
+        pad_token_id = 0
+
+        def batch_decode(self, rows, **kwargs):
+            return [" ".join(map(str, r)) + " " for r in rows]
+
+    assert decode(Fake(), [[5, -100], [7, 8]]) == ["5 0", "7 8"]
+    assert encode(None, [], 5) == []
+
+
+def test_evaluate_model_layout_and_order(setup):
+    model, tokenizer, tables = setup
+    params = validate_section("evaluate", PARAMS, SPEC)
+    rouge = Rouge(ROUGE, sentence_texts(tables))
+    table = tables["validation"]
+    metrics, predictions, speed = evaluate_model(model, tokenizer, table, "validation", params,
+                                                 rouge, ["de", "en", "es"])
+    assert [p["review_id"] for p in predictions] == table["review_id"].to_pylist()
+    assert [p["review_title"] for p in predictions] == table["review_title"].to_pylist()
+    assert set(predictions[0]) == {"review_id", "language", "review_body", "review_title",
+                                   "summary"}
+    assert metrics["split"] == "validation"
+    assert metrics["rows"] == {"all": 6, "de": 0, "en": 3, "es": 3}
+    assert set(metrics["model"]) == {"all", "en", "es"}
+    for group, rows in (("all", 6), ("en", 3), ("es", 3)):
+        scores = metrics["model"][group]
+        assert scores["rows"] == rows
+        for name in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+            assert scores[f"{name}_low"] <= scores[name] <= scores[f"{name}_high"]
+        assert scores["summary_tokens"] > 0 and scores["summary_words"] >= 0
+    expected_words = sum(len(p["summary"].split()) for p in predictions) / 6
+    assert metrics["model"]["all"]["summary_words"] == round(expected_words, 4)
+    assert metrics["generation"] == {"num_beams": 2, "max_new_tokens": 6}
+    assert speed["rows"] == 6 and speed["rows_per_second"] > 0
+    # Same summaries as generating directly, in order.
+    direct = generate(model, tokenizer, table["input_ids"].to_pylist(), batch_size=1,
+                      num_beams=2, max_new_tokens=6, progress=False).summaries
+    assert [p["summary"] for p in predictions] == direct
+
+
+def test_evaluate_an_empty_split(setup):
+    model, tokenizer, tables = setup
+    rouge = Rouge(ROUGE, sentence_texts(tables))
+    params = {**PARAMS, "split": "test"}
+    with pytest.raises(UserError, match="evaluate.split is 'test'"):
+        evaluate_model(model, tokenizer, tables["test"].slice(0, 0), "test", params, rouge)
+    with pytest.raises(UserError, match="no rows"):
+        evaluate_model(model, tokenizer, None, "test", params, rouge)
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(UserError, match="no config.json"):
+        load_model(tmp_path)

@@ -1,0 +1,83 @@
+"""The ``summarize`` command and the ``review-summarization`` pipeline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from transformers import pipeline
+
+from stages import summarize
+from stages.base_model import save_model
+from stages.lib.generation import PIPELINE_TASK, load_model, summarize_texts
+from tests.conftest import ROOT
+from tests.model_helpers import make_inputs
+
+TEXTS = ["A fun book for children, with nice art.", "Demasiado largo y aburrido, lo dejé.",
+         "Clear recipes that work every time. I cook from it every week."]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("summarize")
+    _, base = make_inputs(root)
+    model, tokenizer = load_model(base, device="cpu")
+    # Untrained, it would stop at once: make it write a few (random) tokens.
+    model.generation_config.min_new_tokens = 2
+    model.generation_config.suppress_tokens = [tokenizer.pad_token_id, tokenizer.unk_token_id]
+    save_model(model, tokenizer, root / "model")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def expected(model_dir):
+    model, tokenizer = load_model(model_dir, device="cpu")
+    summaries = summarize_texts(model, tokenizer, TEXTS, num_beams=2, max_new_tokens=5)
+    assert all(summaries) and len(set(summaries)) > 1
+    return summaries
+
+
+def run(model_dir, *args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "stages.summarize", "--model", str(model_dir),
+                           "--num-beams", "2", "--max-new-tokens", "5", *args], cwd=ROOT,
+                          input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def test_texts_as_arguments_and_on_stdin(model_dir, expected):
+    done = run(model_dir, *TEXTS[:2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == expected[:2]
+
+    # One line in, one line out; an empty line gives an empty line.
+    done = run(model_dir, stdin=f"{TEXTS[0]}\n\n{TEXTS[2]}\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [expected[0], "", expected[2]]
+
+
+def test_file_of_texts(model_dir, expected, tmp_path, capsys):
+    path = tmp_path / "reviews.txt"
+    path.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    summarize.main(["--model", str(model_dir), "--num-beams", "2", "--max-new-tokens", "5",
+                    "--file", str(path), "--device", "cpu"])
+    assert capsys.readouterr().out.splitlines() == expected
+
+
+def test_errors(model_dir, tmp_path, capsys):
+    cases = [([str(tmp_path / "nothing"), "some text"], "no config.json"),
+             ([str(model_dir), "--file", str(tmp_path / "missing.txt")], "could not read"),
+             ([str(model_dir), "text", "--file", "x.txt"], "not both"),
+             ([str(model_dir), "text", "--num-beams", "0"], "positive integer")]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_:
+            summarize.main(["--model", *args])
+        assert exit_.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_transformers_pipeline(model_dir, expected):
+    summarizer = pipeline(PIPELINE_TASK, model=str(model_dir), device="cpu")
+    assert summarizer(TEXTS[0], num_beams=2, max_new_tokens=5) == [
+        {"summary_text": expected[0]}]
+    assert summarizer(TEXTS, num_beams=2, max_new_tokens=5, batch_size=2) == [
+        {"summary_text": s} for s in expected]

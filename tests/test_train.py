@@ -1,0 +1,205 @@
+"""Stage train: a few steps of a tiny T5, resuming, NaN losses, precision, data parallelism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from stages.base_model import save_model
+from stages.evaluate import evaluate_model
+from stages.lib.data import load_splits
+from stages.lib.errors import UserError
+from stages.lib.generation import load_model
+from stages.lib.params import validate_section
+from stages.lib.rouge import ROUGE_TYPES, Rouge, sentence_texts
+from stages.train import (
+    SPEC,
+    NonFiniteLossError,
+    last_checkpoint,
+    resolve_precision,
+    train_model,
+)
+from tests.conftest import copy_project, set_params
+from tests.model_helpers import ROUGE, TRAIN, make_inputs, splits, table
+
+
+def run(root: Path, inputs: tuple[Path, Path], params: dict, name: str = "out", **kwargs):
+    tokenized, base = inputs
+    return train_model(validate_section("train", params, SPEC), ROUGE, data_dir=tokenized,
+                       base_model_dir=base, output_dir=root / name / "model",
+                       checkpoints_root=root / "checkpoints", live_dir=root / name / "live",
+                       **kwargs)
+
+
+def curve(live: Path, name: str) -> list[tuple[int, float]]:
+    lines = (live / "plots" / "metrics" / f"{name}.tsv").read_text().splitlines()
+    assert lines[0] == f"step\t{name.split('/')[-1]}"
+    return [(int(step), float(value)) for step, value in
+            (line.split("\t") for line in lines[1:])]
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return make_inputs(tmp_path)
+
+
+def test_train_writes_model_metrics_and_curves(tmp_path, inputs):
+    stale = tmp_path / "checkpoints" / "0123456789abcdef" / "checkpoint-3"
+    stale.mkdir(parents=True)
+    result = run(tmp_path, inputs, TRAIN)
+    metrics = result.metrics
+    # 16 rows, batches of 4, 2 epochs.
+    assert metrics["optimizer_steps"] == 8
+    assert (metrics["train_rows"], metrics["validation_rows"]) == (16, 6)
+    assert metrics["best_epoch"] in (1, 2) and metrics["best_step"] == 4 * metrics["best_epoch"]
+    assert set(metrics["best_validation"]) == {"loss", "rouge1", "rouge2", "rougeL", "rougeLsum",
+                                               "gen_len"}
+    assert result.speed["processes"] == 1 and result.speed["resumed_from_step"] == 0
+    assert result.speed["train_input_tokens_per_second"] > 0
+    assert result.main_process
+    model, tokenizer = load_model(tmp_path / "out" / "model", device="cpu")
+    assert model.config.model_type == "t5" and tokenizer.pad_token_id == 0
+    assert not (tmp_path / "checkpoints").exists() or not any(
+        (tmp_path / "checkpoints").iterdir())  # this run's deleted, the stale one too
+    live = tmp_path / "out" / "live"
+    assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 9))
+    assert [step for step, _ in curve(live, "eval/rougeL")] == [4, 8]
+    assert len(curve(live, "train/learning_rate")) == 8
+
+    # The saved model is the best epoch's: generating as the validation did gives its scores.
+    tables = load_splits(inputs[0])
+    scores, _, _ = evaluate_model(
+        model, tokenizer, tables["validation"], "validation",
+        {"num_beams": 1, "max_new_tokens": TRAIN["eval_max_new_tokens"], "batch_size": 8},
+        Rouge(ROUGE, sentence_texts(tables)))
+    best = metrics["best_validation"]
+    assert best["gen_len"] > 0
+    assert {k: scores["model"]["all"][k] for k in ROUGE_TYPES} == {k: best[k] for k in ROUGE_TYPES}
+    assert scores["model"]["all"]["summary_tokens"] == best["gen_len"]
+
+    again = run(tmp_path, inputs, TRAIN, name="again")
+    assert again.metrics == metrics
+    for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json"):
+        assert ((tmp_path / "out" / "model" / name).read_bytes()
+                == (tmp_path / "again" / "model" / name).read_bytes()), name
+
+
+def test_loss_goes_down_on_a_repeated_batch(tmp_path):
+    rows = splits(train=4)["train"].to_pylist()
+    repeated = [(r["language"], r["review_body"], r["review_title"]) for r in rows]
+    tables = {"train": table(repeated, "tr"), "validation": table(repeated[:2], "va"),
+              "test": table([], "te")}
+    inputs = make_inputs(tmp_path, tables)
+    params = {**TRAIN, "epochs": 15, "learning_rate": 1e-2, "best_metric": "loss"}
+    run(tmp_path, inputs, params)  # one batch of 4, 15 times
+    losses = [loss for _, loss in curve(tmp_path / "out" / "live", "train/loss")]
+    assert len(losses) == 15
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+class StopAt(TrainerCallback):
+    """Interrupts training after optimizer step ``step``, like Ctrl-C would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, inputs):
+    params = {**TRAIN, "epochs": 3}  # 4 steps an epoch; checkpoints at 4 and 8
+    whole = run(tmp_path, inputs, params, name="whole")
+    assert whole.metrics["optimizer_steps"] == 12
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, inputs, params, name="resumed", callbacks=[StopAt(10)])
+    assert not (tmp_path / "resumed" / "model").exists()
+    run_dirs = list((tmp_path / "checkpoints").iterdir())
+    assert len(run_dirs) == 1 and last_checkpoint(run_dirs[0]).name == "checkpoint-8"
+
+    resumed = run(tmp_path, inputs, params, name="resumed")
+    assert resumed.speed["resumed_from_step"] == 8
+    assert resumed.metrics["optimizer_steps"] == 12
+    assert resumed.metrics == whole.metrics
+    assert not run_dirs[0].exists()
+    # The curves include the steps before the interruption, as if it never happened.
+    assert (curve(tmp_path / "resumed" / "live", "train/loss")
+            == curve(tmp_path / "whole" / "live", "train/loss"))
+    assert ((tmp_path / "resumed" / "model" / "model.safetensors").read_bytes()
+            == (tmp_path / "whole" / "model" / "model.safetensors").read_bytes())
+
+
+def test_last_checkpoint_skips_one_killed_while_saving(tmp_path):
+    assert last_checkpoint(tmp_path / "none") is None
+    for step in (4, 8, 12):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4}')
+    (tmp_path / "checkpoint-8" / "trainer_state.json").write_text('{"global_step": 8}')
+    (tmp_path / "checkpoint-12" / "trainer_state.json").write_text('{"global_st')  # cut short
+    assert last_checkpoint(tmp_path).name == "checkpoint-8"
+
+
+def test_nan_loss_stops_with_a_clear_error_and_no_model(tmp_path, inputs):
+    model, tokenizer = load_model(inputs[1], device="cpu")
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    save_model(model, tokenizer, inputs[1])
+    with pytest.raises(NonFiniteLossError, match="loss became nan at optimizer step 1"):
+        run(tmp_path, inputs, TRAIN)
+    assert not (tmp_path / "out" / "model").exists()
+    assert issubclass(NonFiniteLossError, UserError)
+
+
+def test_precision_choice():
+    assert resolve_precision("auto", "t5", cuda=False, bf16_supported=False) == "fp32"
+    assert resolve_precision("auto", "mt5", cuda=True, bf16_supported=True) == "bf16"
+    assert resolve_precision("auto", "mt5", cuda=True, bf16_supported=False) == "fp32"
+    assert resolve_precision("fp32", "mt5", cuda=True, bf16_supported=True) == "fp32"
+    assert resolve_precision("fp16", "bart", cuda=True, bf16_supported=False) == "fp16"
+    for model_type in ("t5", "mt5"):
+        with pytest.raises(UserError, match="overflow.*NaN"):
+            resolve_precision("fp16", model_type, cuda=True, bf16_supported=True)
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
+        resolve_precision("fp16", "bart", cuda=False, bf16_supported=False)
+    with pytest.raises(UserError, match="does not support bfloat16"):
+        resolve_precision("bf16", "t5", cuda=True, bf16_supported=False)
+
+
+def test_fp16_is_refused_before_training(tmp_path, inputs):
+    with pytest.raises(UserError, match="T5-family"):
+        run(tmp_path, inputs, {**TRAIN, "precision": "fp16"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_parallel_run_under_accelerate_launch(tmp_path):
+    """Two CPU processes (gloo) share the batches; one model and one set of metrics."""
+    project = copy_project(tmp_path / "project")
+    make_inputs(project)
+    set_params(project, train={**TRAIN, "batch_size": 2}, rouge=ROUGE)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    # On CPUs, --multi_gpu is what makes accelerate start the processes (torchrun);
+    # the Trainer then sets them up with gloo.
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+               "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "-m", "stages.train"]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((project / "metrics" / "train.json").read_text())
+    speed = json.loads((project / "metrics" / "train_speed.json").read_text())
+    # 16 rows, 2 per process and step, 2 processes: 4 steps an epoch.
+    assert metrics["optimizer_steps"] == 8
+    assert speed["processes"] == 2
+    assert (project / "data" / "train" / "model" / "model.safetensors").is_file()
+    assert [p.name for p in (project / "data" / "train").iterdir()] == ["model"]
+    assert not any((project / "checkpoints" / "train").iterdir())
+    assert len(curve(project / "dvclive" / "train", "train/loss")) == 8
