@@ -26,7 +26,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from stages.lib.data import load_fingerprint, load_splits, save_splits
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import write_json
+from stages.lib.io import require_output, write_json
 from stages.lib.params import integer, load_params
 
 log = logging.getLogger("tokenize")
@@ -47,10 +47,7 @@ KEPT_COLUMNS = ("review_id", "language", "review_body", "review_title")
 
 def load_tokenizer(path: str | Path = BASE_MODEL) -> PreTrainedTokenizerBase:
     """The base model's (fast) tokenizer, saved by stage base_model."""
-    path = Path(path)
-    if not (path / "tokenizer_config.json").is_file():
-        raise UserError(f"{path} holds no tokenizer: it is the output of stage "
-                        f"'{path.name}'; run `dvc repro {path.name}` first.")
+    path = require_output(path, "tokenizer_config.json")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if not tokenizer.is_fast:
         raise UserError(f"the tokenizer in {path} is not a fast (Rust) tokenizer; "

@@ -43,7 +43,7 @@ from transformers import (
 from stages.lib.data import content_fingerprint, load_fingerprint, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import decode, load_model, set_cpu_threads
-from stages.lib.io import atomic_path, write_json
+from stages.lib.io import atomic_path, require_output, write_json
 from stages.lib.params import Field, choice, integer, load_params, number
 from stages.lib.rouge import ROUGE_TYPES, Rouge, load_rouge_params, sentence_texts
 
@@ -451,10 +451,8 @@ def _round(value: float) -> float:
 def main() -> None:
     params = load_params("train", SPEC)
     rouge_params = load_rouge_params()
-    for path, stage in ((INPUT, "tokenize"), (BASE_MODEL, "base_model")):
-        if not path.is_dir():
-            raise UserError(f"{path} is missing: it is the output of stage '{stage}'; run "
-                            f"`dvc repro {stage}` first.")
+    require_output(INPUT, "dataset_dict.json")
+    require_output(BASE_MODEL, "config.json")
     result = train_model(params, rouge_params)
     if not result.main_process:
         return

@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, NamedSplit, load_from_disk
 
-from stages.lib.errors import UserError
-from stages.lib.io import atomic_path
+from stages.lib.io import atomic_path, require_output
 
 SPLITS = ("train", "validation", "test")
 
@@ -62,11 +61,7 @@ def save_splits(tables: Mapping[str, pa.Table], path: str | Path, fingerprint: s
 
 def load_splits(path: str | Path) -> dict[str, pa.Table]:
     """Load a DatasetDict saved by an earlier stage as ``{split: table}``."""
-    path = Path(path)
-    if not (path / "dataset_dict.json").is_file():
-        stage = path.name
-        raise UserError(f"{path} is missing or incomplete: it is the output of stage "
-                        f"'{stage}'; run `dvc repro {stage}` first.")
+    path = require_output(path, "dataset_dict.json")
     dataset_dict = load_from_disk(str(path))
     return {name: dataset.data.table for name, dataset in dataset_dict.items()}
 

@@ -64,6 +64,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def require_output(path: str | Path, marker: str) -> Path:
+    """Check that ``path``, a stage's output folder, holds ``marker``; else say what to run.
+
+    The stage is the folder's name (``data/<stage>/``).
+    """
+    path = Path(path)
+    if not (path / marker).is_file():
+        raise UserError(f"{path} is missing or incomplete: it is the output of stage "
+                        f"'{path.name}'; run `dvc repro {path.name}` first.")
+    return path
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
