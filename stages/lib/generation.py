@@ -124,12 +124,20 @@ class Generated:
 
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
              input_ids: Sequence[Sequence[int]], *, batch_size: int, num_beams: int,
-             max_new_tokens: int, progress: bool = True) -> Generated:
+             max_new_tokens: int, min_new_tokens: int = 0, length_penalty: float = 1.0,
+             no_repeat_ngram_size: int = 0, progress: bool = True) -> Generated:
     """Summaries of tokenized inputs, generated in batches of similar length.
 
     Inputs are sorted by length (longest first, so memory problems show at once)
     to waste little compute on padding; results come back in the input order.
+    ``min_new_tokens``, ``length_penalty`` (beam search only) and
+    ``no_repeat_ngram_size`` (0: off) are ``model.generate``'s.
     """
+    options = {"num_beams": num_beams, "max_new_tokens": max_new_tokens,
+               "min_new_tokens": min_new_tokens or None,
+               "no_repeat_ngram_size": no_repeat_ngram_size or None, "do_sample": False}
+    if num_beams > 1:
+        options["length_penalty"] = length_penalty
     order = sorted(range(len(input_ids)), key=lambda i: (-len(input_ids[i]), i))
     summaries: list[str] = [""] * len(order)
     counts = [0] * len(order)
@@ -140,8 +148,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             features = [{"input_ids": list(input_ids[i])} for i in batch]
             inputs = tokenizer.pad(features, return_tensors="pt").to(model.device)
             with torch.inference_mode():
-                output = model.generate(**inputs, num_beams=num_beams,
-                                        max_new_tokens=max_new_tokens, do_sample=False)
+                output = model.generate(**inputs, **options)
             output = output.cpu()
             texts = decode(tokenizer, output)
             lengths = (~torch.isin(output, special)).sum(dim=1).tolist()
