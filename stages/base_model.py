@@ -34,7 +34,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from stages.lib.data import load_splits
+from stages.lib.data import WARMUP_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import is_seq2seq_config
 from stages.lib.io import atomic_path, write_json
@@ -228,9 +228,19 @@ def _first_line(err: BaseException) -> str:
 
 # --- the stage --------------------------------------------------------------------------------
 
+def tokenizer_corpus(tables: Mapping[str, pa.Table]) -> pa.Table:
+    """The rows a scratch tokenizer learns from: the train split and the warmup split.
+
+    Never validation or test: their words would leak into the vocabulary.
+    """
+    parts = [tables[split] for split in ("train", WARMUP_SPLIT) if split in tables]
+    return pa.concat_tables(parts) if parts else pa.table({})
+
+
 def build_base_model(params: Mapping[str, Any], train_table: pa.Table | None
                      ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The model and tokenizer ``params`` ask for (``train_table``: needed for scratch)."""
+    """The model and tokenizer ``params`` ask for (``train_table``: the rows a scratch
+    tokenizer learns from, see :func:`tokenizer_corpus`)."""
     if params["checkpoint"] != SCRATCH:
         return load_checkpoint(params["checkpoint"], params["revision"])
     if train_table is None or train_table.num_rows == 0:
@@ -265,7 +275,8 @@ def describe(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
 @stage_entry
 def main() -> None:
     params = load_params("base_model", SPEC)
-    train_table = load_splits(INPUT)["train"] if params["checkpoint"] == SCRATCH else None
+    scratch = params["checkpoint"] == SCRATCH
+    train_table = tokenizer_corpus(load_splits(INPUT)) if scratch else None
     model, tokenizer = build_base_model(params, train_table)
     save_model(model, tokenizer, OUTPUT)
     write_json(METRICS, describe(model, tokenizer, params))

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.lib.data import (
+    SPLITS,
     load_fingerprint,
     load_splits,
     rows_by_language,
@@ -80,7 +81,9 @@ def main() -> None:
     with atomic_path(PLOTS) as folder:
         folder.mkdir()
         for when, data in (("before", tables), ("after", kept)):
-            for name, rows in length_report(data).items():
+            # The histograms describe the course's data: the book splits, not warmup.
+            books = {split: table for split, table in data.items() if split in SPLITS}
+            for name, rows in length_report(books).items():
                 write_csv(folder / f"{name}_{when}.csv", ["words", "count"], rows)
     log.info("rows: %s", report["rows"])
 

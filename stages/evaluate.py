@@ -23,7 +23,7 @@ from stages.lib.data import SPLITS, languages_in, load_splits, rows_by_language
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import generate, load_model, pick_device, set_cpu_threads
 from stages.lib.io import write_json, write_jsonl
-from stages.lib.params import choice, integer, load_params
+from stages.lib.params import choice, integer, load_params, number
 from stages.lib.rouge import Rouge, load_rouge_params, sentence_texts
 
 log = logging.getLogger("evaluate")
@@ -38,9 +38,16 @@ SPEC = {
     "split": choice(*SPLITS),
     "num_beams": integer(minimum=1),
     "max_new_tokens": integer(minimum=1),
+    "min_new_tokens": integer(minimum=0),
+    "length_penalty": number(),
+    "no_repeat_ngram_size": integer(minimum=0),
     "batch_size": integer(minimum=1),
     "cpu_threads": integer(minimum=0),
 }
+
+#: The params passed on to ``generate`` (and reported in the metrics).
+GENERATION_KEYS = ("num_beams", "max_new_tokens", "min_new_tokens", "length_penalty",
+                   "no_repeat_ngram_size")
 
 #: The name of the scores in metrics/evaluate.json, next to the baselines' lead3, lead1, ...
 NAME = "model"
@@ -65,8 +72,8 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     langs = table["language"].to_pylist()
     started = time.perf_counter()
     generated = generate(model, tokenizer, table["input_ids"].to_pylist(),
-                         batch_size=params["batch_size"], num_beams=params["num_beams"],
-                         max_new_tokens=params["max_new_tokens"])
+                         batch_size=params["batch_size"],
+                         **{key: params[key] for key in GENERATION_KEYS})
     seconds = time.perf_counter() - started
 
     scores = rouge.score(generated.summaries, titles, langs)
@@ -85,7 +92,7 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "split": split,
         "rows": dict(sorted(rows.items())),
         NAME: scores,
-        "generation": {key: params[key] for key in ("num_beams", "max_new_tokens")},
+        "generation": {key: params[key] for key in GENERATION_KEYS},
         "sentence_splitter": rouge.sentence_splitters,
         "rouge": dict(rouge.params),
     }

@@ -1,7 +1,12 @@
 """Stage train: fine-tune the base model on the train split with ``Seq2SeqTrainer``.
 
-Validates (generation + ROUGE, no bootstrap) after every epoch on the validation
-split and keeps the best epoch's weights (``train.best_metric``). Runs on the GPU
+Two phases. First, when ``train.warmup_epochs`` > 0, the model learns from the
+``warmup`` split (train reviews of other product categories, kept by
+``filter_books.warmup_categories``): many more review/title pairs than the books
+alone, so a small model learns what a title is before it specialises. Then it
+fine-tunes on the train split (the books) for ``train.epochs``, validating
+(generation + ROUGE, no bootstrap) after every epoch on the validation split
+and keeping the best epoch's weights (``train.best_metric``). Runs on the GPU
 when there is one, else on the CPU; for several GPUs or machines run the same
 stage under ``accelerate launch`` (see README): only the main process writes.
 
@@ -21,6 +26,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +46,7 @@ from transformers import (
     TrainerCallback,
 )
 
-from stages.lib.data import content_fingerprint, load_fingerprint, load_splits
+from stages.lib.data import WARMUP_SPLIT, content_fingerprint, load_fingerprint, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import decode, load_model, set_cpu_threads
 from stages.lib.io import atomic_path, require_output, write_json
@@ -61,13 +67,15 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_s
               "polynomial")
 
 SPEC: dict[str, Field] = {
+    "warmup_epochs": number(0),
     "learning_rate": number(0, exclusive=True),
     "epochs": integer(minimum=1),
     "batch_size": integer(minimum=1),
     "gradient_accumulation_steps": integer(minimum=1),
     "weight_decay": number(0),
-    "warmup": number(0),
+    "lr_warmup": number(0),
     "scheduler": choice(*SCHEDULERS),
+    "label_smoothing": number(0, maximum=1),
     "seed": integer(minimum=0),
     "precision": choice("auto", "fp32", "bf16", "fp16"),
     "sampler": choice("random", "group_by_length"),
@@ -81,6 +89,9 @@ SPEC: dict[str, Field] = {
 
 #: Model types of the T5 family: pre-trained in bfloat16, they overflow in float16.
 T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
+
+#: Optimizer steps between the warmup phase's checkpoints (it runs for many steps unvalidated).
+WARMUP_SAVE_STEPS = 500
 
 #: Keys of the Trainer's logs that are not training curves (times, speeds, totals).
 _NOT_CURVES = ("runtime", "per_second", "flos", "num_input_tokens_seen", "epoch", "step")
@@ -197,44 +208,60 @@ class CheckedTrainer(Seq2SeqTrainer):
         return loss
 
 
-class LiveCallback(TrainerCallback):
-    """Training curves to DVCLive, one point per optimizer step logged.
+class Curves:
+    """The training curves of both phases, in one DVCLive folder (main process only).
 
-    ``train/loss``, ``train/learning_rate``, ``train/grad_norm`` every
-    ``logging_steps``; ``eval/loss``, ``eval/rouge*`` and ``eval/gen_len`` after
-    each epoch. The step is the optimizer step, so a resumed run, which replays
-    the restored log history first, draws the same curves as one that never stopped.
+    Steps are optimizer steps counted from the start of the warmup phase, so the
+    curves of the two phases join up, and a resumed run, which replays the
+    restored log history first, draws the same curves as one that never stopped.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.live: Any = None
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
+    def open(self) -> None:
+        if self.live is None:
             from dvclive import Live  # here: only the main process logs
 
             self.live = Live(str(self.directory), dvcyaml=None, save_dvc_exp=False,
                              report=None)
-            for entry in state.log_history:
-                self._log(entry, entry["step"])
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.live is not None and logs:
-            self._log(logs, state.global_step)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.live is not None:
-            self.live.end()
-            self.live = None
-
-    def _log(self, entry: Mapping[str, Any], step: int) -> None:
+    def log(self, entry: Mapping[str, Any], step: int) -> None:
         metrics = curve_values(entry)
         if metrics and self.live is not None:
             self.live.step = step
             for name, value in metrics.items():
                 self.live.log_metric(name, value)
             self.live.next_step()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.end()
+            self.live = None
+
+
+class LiveCallback(TrainerCallback):
+    """One phase's Trainer logs to :class:`Curves`, its steps shifted by ``offset``.
+
+    ``train/loss``, ``train/learning_rate``, ``train/grad_norm`` every
+    ``logging_steps``; ``eval/loss``, ``eval/rouge*`` and ``eval/gen_len`` after
+    each epoch of the books phase.
+    """
+
+    def __init__(self, curves: Curves, offset: int = 0) -> None:
+        self.curves = curves
+        self.offset = offset
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.curves.open()
+            for entry in state.log_history:
+                self.curves.log(entry, entry["step"] + self.offset)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            self.curves.log(logs, state.global_step + self.offset)
 
 
 def curve_values(entry: Mapping[str, Any]) -> dict[str, float]:
@@ -297,13 +324,127 @@ def _validation_metrics(rouge: Rouge, tokenizer, titles: Sequence[str],
     return compute
 
 
+def _arguments(params: Mapping[str, Any], output_dir: Path, precision: str, cuda: bool,
+               epochs: float, validate: bool) -> Seq2SeqTrainingArguments:
+    """The Trainer's settings for one phase (``validate``: the books phase)."""
+    lr_warmup = params["lr_warmup"]
+    best = params["best_metric"]
+    per_phase: dict[str, Any] = dict(
+        eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
+        metric_for_best_model=best, greater_is_better=best != "loss",
+    ) if validate else dict(
+        # No validation while warming up; checkpoints every few hundred steps to resume from.
+        eval_strategy="no", save_strategy="steps", save_steps=WARMUP_SAVE_STEPS,
+    )
+    return Seq2SeqTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=params["batch_size"],
+        per_device_eval_batch_size=params["eval_batch_size"],
+        gradient_accumulation_steps=params["gradient_accumulation_steps"],
+        learning_rate=params["learning_rate"],
+        weight_decay=params["weight_decay"],
+        lr_scheduler_type=params["scheduler"],
+        warmup_steps=int(lr_warmup) if lr_warmup >= 1 else lr_warmup,
+        label_smoothing_factor=params["label_smoothing"],
+        seed=params["seed"],
+        data_seed=params["seed"],
+        train_sampling_strategy=params["sampler"],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        save_total_limit=1,  # plus the best one, which the Trainer keeps too
+        predict_with_generate=True,
+        generation_num_beams=params["eval_num_beams"],
+        # An encoder-decoder's max_length counts the decoder start token too.
+        generation_max_length=params["eval_max_new_tokens"] + 1,
+        logging_strategy="steps",
+        logging_steps=params["logging_steps"],
+        logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        **per_phase,
+    )
+
+
+@dataclass
+class Phase:
+    """What a finished training phase reports."""
+
+    steps: int
+    rows: int
+    final_loss: float | None
+    seconds: float
+    tokens: int
+    history: list[dict[str, Any]]
+
+
+def _final_loss(history: Sequence[Mapping[str, Any]]) -> float | None:
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    return _round(losses[-1]) if losses else None
+
+
+def warmup_phase(model, tokenizer, train_set, params: Mapping[str, Any], precision: str,
+                 cuda: bool, run_dir: Path, curves: Curves,
+                 callbacks: Sequence[TrainerCallback]) -> tuple[Any, Phase]:
+    """Train on the warmup split for ``train.warmup_epochs``; return the model and a report.
+
+    Its result is kept in ``run_dir/warmup/model`` until the whole run ends, so a
+    run interrupted in the books phase does not warm up again.
+    """
+    folder = run_dir / "warmup"
+    done = folder / "model"
+    report_file = folder / "phase.json"
+    if report_file.is_file() and (done / "config.json").is_file():
+        phase = Phase(**json.loads(report_file.read_text()))
+        if is_main_process():
+            curves.open()
+            for entry in phase.history:
+                curves.log(entry, entry["step"])
+        log.info("warmup phase already done (%d steps): loading %s", phase.steps, done)
+        model, _ = load_model(done, device="cpu")
+        return model, phase
+
+    resume = last_checkpoint(folder)
+    args = _arguments(params, folder, precision, cuda, params["warmup_epochs"], validate=False)
+    trainer = CheckedTrainer(
+        model=model, args=args, train_dataset=train_set, processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        callbacks=[LiveCallback(curves), throughput := Throughput(), *callbacks])
+    if resume is not None:
+        log.info("resuming the warmup phase from %s", resume)
+    log.info("warmup phase: %d rows, %g epochs", train_set.num_rows, params["warmup_epochs"])
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    history = [dict(entry) for entry in trainer.state.log_history]
+    phase = Phase(steps=trainer.state.global_step, rows=train_set.num_rows,
+                  final_loss=_final_loss(history), seconds=output.metrics["train_runtime"],
+                  tokens=throughput.tokens, history=history)
+    if trainer.is_world_process_zero():
+        save_trained(trainer, tokenizer, done)
+        for checkpoint in folder.glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)
+        report_file.write_text(json.dumps(phase.__dict__))
+    trainer.accelerator.wait_for_everyone()
+    # The books phase starts from the saved weights, as a resumed run does: the same bytes.
+    model, _ = load_model(done, device="cpu")
+    return model, phase
+
+
+def is_main_process() -> bool:
+    """Whether this is the process that writes (the only one, or rank 0 under accelerate)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                 data_dir: Path = INPUT, base_model_dir: Path = BASE_MODEL,
                 output_dir: Path = OUTPUT, checkpoints_root: Path = CHECKPOINTS,
                 live_dir: Path = LIVE_DIR,
                 callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
-    """Fine-tune the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
+    """Train the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
 
+    The warmup phase first when ``train.warmup_epochs`` > 0, then the books.
     Returns the metrics (on every process; only the main one writes files).
     """
     started = time.perf_counter()
@@ -312,6 +453,13 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         if split not in datasets or datasets[split].num_rows == 0:
             raise UserError(f"{data_dir}: the {split} split has no rows; training needs train "
                             "rows to learn from and validation rows to pick the best epoch.")
+    warming = params["warmup_epochs"] > 0
+    if warming and (WARMUP_SPLIT not in datasets or datasets[WARMUP_SPLIT].num_rows == 0):
+        raise UserError(
+            f"params.yaml: train.warmup_epochs is {params['warmup_epochs']:g}, but {data_dir} "
+            f"has no {WARMUP_SPLIT} split to warm up on. Set filter_books.warmup_categories "
+            "(e.g. to others: the train reviews of every other product category) and run "
+            "dvc repro, or set train.warmup_epochs to 0.")
     train_set = datasets["train"].select_columns(["input_ids", "labels"])
     validation = datasets["validation"]
     eval_set = validation.select_columns(["input_ids", "labels"])
@@ -325,43 +473,18 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
 
     key = run_key(params, rouge_params, data_dir, base_model_dir)
     run_dir = checkpoints_root / key
+    if is_main_process():
+        remove_other_runs(checkpoints_root, run_dir)
+    curves = Curves(live_dir)
+    warmup = None
+    if warming:
+        warmup_set = datasets[WARMUP_SPLIT].select_columns(["input_ids", "labels"])
+        model, warmup = warmup_phase(model, tokenizer, warmup_set, params, precision, cuda,
+                                     run_dir, curves, callbacks)
+
     resume = last_checkpoint(run_dir)
-    warmup = params["warmup"]
     best = params["best_metric"]
-    args = Seq2SeqTrainingArguments(
-        output_dir=str(run_dir),
-        num_train_epochs=params["epochs"],
-        per_device_train_batch_size=params["batch_size"],
-        per_device_eval_batch_size=params["eval_batch_size"],
-        gradient_accumulation_steps=params["gradient_accumulation_steps"],
-        learning_rate=params["learning_rate"],
-        weight_decay=params["weight_decay"],
-        lr_scheduler_type=params["scheduler"],
-        warmup_steps=int(warmup) if warmup >= 1 else warmup,
-        seed=params["seed"],
-        data_seed=params["seed"],
-        train_sampling_strategy=params["sampler"],
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=not cuda,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,  # plus the best one, which the Trainer keeps too
-        load_best_model_at_end=True,
-        metric_for_best_model=best,
-        greater_is_better=best != "loss",
-        predict_with_generate=True,
-        generation_num_beams=params["eval_num_beams"],
-        # An encoder-decoder's max_length counts the decoder start token too.
-        generation_max_length=params["eval_max_new_tokens"] + 1,
-        logging_strategy="steps",
-        logging_steps=params["logging_steps"],
-        logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
-        include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        dataloader_num_workers=0,
-        ddp_find_unused_parameters=False,
-    )
+    args = _arguments(params, run_dir, precision, cuda, params["epochs"], validate=True)
     rouge = Rouge(rouge_params, sentence_texts(load_splits(data_dir)))
     trainer = CheckedTrainer(
         model=model,
@@ -373,28 +496,33 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         compute_metrics=_validation_metrics(rouge, tokenizer, list(validation["review_title"]),
                                             list(validation["language"]),
                                             list(validation["labels"])),
-        callbacks=[LiveCallback(live_dir), throughput := Throughput(), *callbacks],
+        callbacks=[LiveCallback(curves, offset=warmup.steps if warmup else 0),
+                   throughput := Throughput(), *callbacks],
     )
     main = trainer.is_world_process_zero()
-    if main:
-        remove_other_runs(checkpoints_root, run_dir)
     if resume is not None:
         log.info("resuming from %s", resume)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    curves.close()
 
     state = trainer.state
     metrics = quality_metrics(state.log_history, state.global_step, best, params["epochs"],
                               train_set.num_rows, eval_set.num_rows)
+    if warmup is not None:
+        metrics["warmup"] = {"epochs": params["warmup_epochs"], "optimizer_steps": warmup.steps,
+                             "rows": warmup.rows, "final_train_loss": warmup.final_loss}
+    seconds = output.metrics["train_runtime"] + (warmup.seconds if warmup else 0.0)
+    tokens = throughput.tokens + (warmup.tokens if warmup else 0)
     speed = {
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "processes": trainer.args.world_size,
         "precision": precision,
         "cpu_threads": 0 if cuda else torch.get_num_threads(),
         "resumed_from_step": int(resume.name.removeprefix("checkpoint-")) if resume else 0,
-        "train_seconds": round(output.metrics["train_runtime"], 2),
+        "warmup_seconds": round(warmup.seconds, 2) if warmup else 0.0,
+        "train_seconds": round(seconds, 2),
         "train_samples_per_second": round(output.metrics["train_samples_per_second"], 3),
-        "train_input_tokens_per_second": round(
-            throughput.tokens / max(output.metrics["train_runtime"], 1e-9), 1),
+        "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
     }
     if main:
         save_trained(trainer, tokenizer, output_dir)

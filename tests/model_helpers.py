@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from stages.base_model import build_base_model, save_model
+from stages.base_model import build_base_model, save_model, tokenizer_corpus
 from stages.lib.data import MARC_SCHEMA, save_splits
 from stages.tokenize import tokenize_splits
 
@@ -23,7 +23,8 @@ ROUGE = {"tokenizer": "multilingual", "stemmer": False, "bootstrap_samples": 20,
 
 TRAIN = {
     "learning_rate": 5e-3, "epochs": 2, "batch_size": 4, "gradient_accumulation_steps": 1,
-    "weight_decay": 0.0, "warmup": 0.0, "scheduler": "linear", "seed": 0, "precision": "auto",
+    "weight_decay": 0.0, "lr_warmup": 0.0, "scheduler": "linear", "label_smoothing": 0.0,
+    "warmup_epochs": 0, "seed": 0, "precision": "auto",
     "sampler": "random", "best_metric": "rougeL", "eval_batch_size": 8, "eval_num_beams": 1,
     "eval_max_new_tokens": 8, "logging_steps": 1, "cpu_threads": 1,
 }
@@ -75,7 +76,7 @@ def make_inputs(root: Path, tables: dict[str, pa.Table] | None = None,
     tables = tables if tables is not None else splits()
     data = root / "data"
     save_splits(tables, data / "drop_short_titles", fingerprint="test")
-    model, tokenizer = build_base_model(base or TINY_BASE, tables["train"])
+    model, tokenizer = build_base_model(base or TINY_BASE, tokenizer_corpus(tables))
     save_model(model, tokenizer, data / "base_model")
     tokenized = tokenize_splits(tables, tokenizer, max_input_length, max_target_length)
     save_splits(tokenized, data / "tokenize", fingerprint=("test-tokenize", max_input_length))

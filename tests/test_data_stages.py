@@ -128,6 +128,41 @@ def test_filter_books_keeps_categories_and_explains_empty_split():
         filter_books({"train": table(rows)}, ["garden"])
 
 
+def test_filter_books_keeps_other_categories_of_train_as_warmup_split():
+    cats = ["book", "toy", "pc", "book", "toy", "garden"]
+    train = table([review("en", i, category=c) for i, c in enumerate(cats)])
+    validation = table([review("es", i, category=c) for i, c in enumerate(cats)])
+    tables = {"train": train, "validation": validation}
+
+    listed = filter_books(tables, ["book"], ["toy", "garden"])
+    assert set(listed) == {"train", "validation", "warmup"}
+    assert listed["warmup"]["product_category"].to_pylist() == ["toy", "toy", "garden"]
+    assert listed["warmup"]["language"].to_pylist() == ["en"] * 3  # train rows only
+    assert listed["train"]["product_category"].to_pylist() == ["book", "book"]
+
+    others = filter_books(tables, ["book"], "others")
+    assert others["warmup"]["product_category"].to_pylist() == ["toy", "pc", "toy", "garden"]
+    assert "warmup" not in filter_books(tables, ["book"], [])
+
+    with pytest.raises(UserError, match="warmup_categories lists book, which filter_books"):
+        filter_books(tables, ["book"], ["book", "toy"])
+    with pytest.raises(UserError, match=r"warmup_categories \['kitchen'\] matches no train "
+                                        r"rows.*book, garden, pc, toy"):
+        filter_books(tables, ["book"], ["kitchen"])
+
+
+def test_warmup_split_goes_through_shuffle_and_title_filter():
+    rows = [review("en", i, category="toy", title=" ".join(["word"] * (1 + i % 4)))
+            for i in range(12)]
+    tables = {"train": table([review("en", 99)]), "warmup": table(rows)}
+    shuffled = concat_shuffle(tables, seed=1)
+    assert sorted(shuffled["warmup"]["review_id"].to_pylist()) == \
+        sorted(r["review_id"] for r in rows)
+    kept = drop_short_titles(shuffled, 3)
+    assert all(len(t.split()) >= 3 for t in kept["warmup"]["review_title"].to_pylist())
+    assert kept["warmup"].num_rows == 6
+
+
 def test_concat_shuffle_matches_datasets_shuffle():
     rows = [review(lang, i) for lang in ("en", "es") for i in range(30)]
     shuffled = concat_shuffle({"train": table(rows)}, seed=42)["train"]

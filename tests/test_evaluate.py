@@ -12,8 +12,8 @@ from stages.lib.params import validate_section
 from stages.lib.rouge import Rouge, sentence_texts
 from tests.model_helpers import ROUGE, make_inputs
 
-PARAMS = {"split": "validation", "num_beams": 2, "max_new_tokens": 6, "batch_size": 4,
-          "cpu_threads": 1}
+PARAMS = {"split": "validation", "num_beams": 2, "max_new_tokens": 6, "min_new_tokens": 0,
+          "length_penalty": 1.0, "no_repeat_ngram_size": 0, "batch_size": 4, "cpu_threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,8 @@ def test_evaluate_model_layout_and_order(setup):
         assert scores["summary_tokens"] > 0 and scores["summary_words"] >= 0
     expected_words = sum(len(p["summary"].split()) for p in predictions) / 6
     assert metrics["model"]["all"]["summary_words"] == round(expected_words, 4)
-    assert metrics["generation"] == {"num_beams": 2, "max_new_tokens": 6}
+    assert metrics["generation"] == {"num_beams": 2, "max_new_tokens": 6, "min_new_tokens": 0,
+                                     "length_penalty": 1.0, "no_repeat_ngram_size": 0}
     assert speed["rows"] == 6 and speed["rows_per_second"] > 0
     # Same summaries as generating directly, in order.
     direct = generate(model, tokenizer, table["input_ids"].to_pylist(), batch_size=1,

@@ -27,7 +27,7 @@ from stages.train import (
     train_model,
 )
 from tests.conftest import copy_project, set_params
-from tests.model_helpers import ROUGE, TRAIN, make_inputs, splits, table
+from tests.model_helpers import ROUGE, TRAIN, make_inputs, reviews, splits, table
 
 
 def run(root: Path, inputs: tuple[Path, Path], params: dict, name: str = "out", **kwargs):
@@ -77,7 +77,8 @@ def test_train_writes_model_metrics_and_curves(tmp_path, inputs):
     tables = load_splits(inputs[0])
     scores, _, _ = evaluate_model(
         model, tokenizer, tables["validation"], "validation",
-        {"num_beams": 1, "max_new_tokens": TRAIN["eval_max_new_tokens"], "batch_size": 8},
+        {"num_beams": 1, "max_new_tokens": TRAIN["eval_max_new_tokens"], "min_new_tokens": 0,
+         "length_penalty": 1.0, "no_repeat_ngram_size": 0, "batch_size": 8},
         Rouge(ROUGE, sentence_texts(tables)))
     best = metrics["best_validation"]
     assert best["gen_len"] > 0
@@ -105,13 +106,15 @@ def test_loss_goes_down_on_a_repeated_batch(tmp_path):
 
 
 class StopAt(TrainerCallback):
-    """Interrupts training after optimizer step ``step``, like Ctrl-C would."""
+    """Interrupts training after optimizer step ``step`` of a phase, like Ctrl-C would."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, phase: str = "books") -> None:
         self.step = step
+        self.phase = phase
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
+        phase = "warmup" if args.eval_strategy == "no" else "books"
+        if state.global_step == self.step and phase == self.phase:
             raise KeyboardInterrupt
 
 
@@ -203,3 +206,53 @@ def test_data_parallel_run_under_accelerate_launch(tmp_path):
     assert [p.name for p in (project / "data" / "train").iterdir()] == ["model"]
     assert not any((project / "checkpoints" / "train").iterdir())
     assert len(curve(project / "dvclive" / "train", "train/loss")) == 8
+
+
+@pytest.fixture
+def warmup_inputs(tmp_path):
+    tables = {**splits(), "warmup": table(reviews(12, 300), "wu")}
+    return make_inputs(tmp_path, tables)
+
+
+def test_warmup_phase_comes_first_and_its_curves_join_the_books_phase(tmp_path, warmup_inputs):
+    params = {**TRAIN, "warmup_epochs": 2}  # 12 warmup rows in batches of 4: 3 steps an epoch
+    result = run(tmp_path, warmup_inputs, params)
+    warmup = result.metrics["warmup"]
+    assert {k: warmup[k] for k in ("epochs", "optimizer_steps", "rows")} == \
+        {"epochs": 2, "optimizer_steps": 6, "rows": 12}
+    assert warmup["final_train_loss"] > 0
+    assert result.metrics["optimizer_steps"] == 8  # then the books: 16 rows, 2 epochs
+    live = tmp_path / "out" / "live"
+    assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 15))
+    # Each phase has its own linear schedule: the rate drops, then starts high again.
+    rates = [rate for _, rate in curve(live, "train/learning_rate")]
+    assert rates[6] > rates[5] and rates[5] < rates[0]
+    # Validation only in the books phase, once an epoch.
+    assert [step for step, _ in curve(live, "eval/rouge1")] == [10, 14]
+    plain = run(tmp_path, warmup_inputs, TRAIN, name="plain")
+    assert "warmup" not in plain.metrics
+    assert ((tmp_path / "out" / "model" / "model.safetensors").read_bytes()
+            != (tmp_path / "plain" / "model" / "model.safetensors").read_bytes())
+
+
+@pytest.mark.parametrize("phase", ["warmup", "books"])
+def test_run_interrupted_in_either_phase_resumes_to_the_same_model(tmp_path, warmup_inputs,
+                                                                   monkeypatch, phase):
+    monkeypatch.setattr("stages.train.WARMUP_SAVE_STEPS", 2)
+    params = {**TRAIN, "warmup_epochs": 2}
+    whole = run(tmp_path, warmup_inputs, params, name="whole")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, warmup_inputs, params, name="resumed", callbacks=[StopAt(5, phase)])
+    resumed = run(tmp_path, warmup_inputs, params, name="resumed")
+    assert resumed.speed["resumed_from_step"] == (4 if phase == "books" else 0)
+    assert resumed.metrics == whole.metrics
+    assert (curve(tmp_path / "resumed" / "live", "train/loss")
+            == curve(tmp_path / "whole" / "live", "train/loss"))
+    assert ((tmp_path / "resumed" / "model" / "model.safetensors").read_bytes()
+            == (tmp_path / "whole" / "model" / "model.safetensors").read_bytes())
+
+
+def test_warmup_without_a_warmup_split_names_the_params(tmp_path, inputs):
+    with pytest.raises(UserError, match="train.warmup_epochs is 1, but .* no warmup split.*"
+                                        "filter_books.warmup_categories"):
+        run(tmp_path, inputs, {**TRAIN, "warmup_epochs": 1})

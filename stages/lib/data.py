@@ -19,6 +19,9 @@ from datasets import Dataset, DatasetDict, NamedSplit, load_from_disk
 from stages.lib.io import atomic_path, require_output
 
 SPLITS = ("train", "validation", "test")
+#: The split of train rows from other product categories (filter_books.warmup_categories),
+#: which the train stage learns from before the books.
+WARMUP_SPLIT = "warmup"
 
 #: MARC's eight columns with the types of the Hugging Face version (stars as int32).
 MARC_SCHEMA = pa.schema([
