@@ -43,7 +43,7 @@ def collect(root: Path, command: str) -> dict[str, Any]:
     speed_file = root / "metrics/train_speed.json"
     speed = json.loads(speed_file.read_text()) if speed_file.is_file() else {}
     methods = {name: _scores(section) for name, section in baseline.items()
-               if isinstance(section, dict) and "all" in section and "rouge1" in section["all"]}
+               if isinstance(section, dict) and isinstance(section.get("all"), dict)}
     return {
         "command": command,
         "source": params["download"]["source"],
@@ -65,10 +65,16 @@ def table(records: Mapping[str, Mapping[str, Any]]) -> str:
     header = ("| run | ROUGE | summarizer | R1 | R2 | RL | R1 en | R2 en | RL en | R1 es | "
               "training |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [header]
+    shown: set[str] = set()
     for name, record in records.items():
         rouge = record["rouge"]
         scoring = f"{rouge['tokenizer']}{', stemmed' if rouge['stemmer'] else ''}"
-        rows = [(method, scores, "") for method, scores in record["baselines"].items()]
+        # The baselines once per data and scoring, not again for every model run.
+        key = json.dumps([record["source"], record["split"], rouge, record["baselines"]],
+                         sort_keys=True)
+        rows = [] if key in shown else [(method, scores, "")
+                                        for method, scores in record["baselines"].items()]
+        shown.add(key)
         minutes = record["train_minutes"]
         rows.append(("**model**", record["model"],
                      f"{minutes} min" if minutes is not None else ""))

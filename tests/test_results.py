@@ -43,6 +43,9 @@ def test_record_then_table(tmp_path):
     assert "| run-a | ascii | **model** | 17.50 | 8.75 | 16.50 | 16.00 | 8.00 | 15.00 | 19.00 " \
            "| 10.0 min |" in text
     assert "- run-a: `dvc exp run -S train.epochs=2`" in text
+    # A second run on the same data and scoring: its model row only.
+    both = results.table({"run-a": record, "run-b": record})
+    assert both.count("| lead3 |") == 1 and both.count("| **model** |") == 2
 
     readme = f"intro\n{results.START}\nold table\n{results.END}\nafter\n"
     rendered = results.render_readme(readme, {"run-a": record})
