@@ -23,9 +23,20 @@ MARC_LANGUAGES = ("de", "en", "es", "fr", "ja", "zh")
 FILE_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 TEXT_COLUMNS = ("review_body", "review_title")
 
-_STRING_FIELDS = pa.schema([f for f in MARC_SCHEMA if f.name != "stars"])
-# Blocks must hold the longest line; reviews of 100,000+ characters exist in the wild.
-_READ_OPTIONS = pa_json.ReadOptions(block_size=32 << 20)
+# The fast parse: every field a string, as in MARC's files (stars "1".."5"). An
+# explicit type for all eight fields parses about 25% faster than letting pyarrow
+# infer stars' type; blocks of 4 MB are as fast as larger ones on one core and
+# share the work better between threads.
+_FAST_PARSE = pa_json.ParseOptions(explicit_schema=pa.schema([
+    pa.field(f.name, pa.string()) for f in MARC_SCHEMA]), unexpected_field_behavior="infer")
+_FAST_READ = pa_json.ReadOptions(block_size=4 << 20)
+# The general parse, for files the fast one rejects (stars as JSON numbers, a line
+# longer than a block): stars' type inferred, and blocks that hold the longest
+# line (reviews of 100,000+ characters exist in the wild).
+_GENERAL_PARSE = pa_json.ParseOptions(
+    explicit_schema=pa.schema([f for f in MARC_SCHEMA if f.name != "stars"]),
+    unexpected_field_behavior="infer")
+_GENERAL_READ = pa_json.ReadOptions(block_size=32 << 20)
 
 
 def find_split_files(folder: Path, language: str) -> dict[str, Path]:
@@ -115,13 +126,18 @@ def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]
     """
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty: expected MARC reviews, one JSON object per line.")
-    options = pa_json.ParseOptions(explicit_schema=_STRING_FIELDS,
-                                   unexpected_field_behavior="infer")
-    try:
-        with pa.input_stream(str(path), compression="detect") as stream:
-            table = pa_json.read_json(stream, read_options=_READ_OPTIONS, parse_options=options)
-        table.validate(full=True)  # catches text that is not UTF-8
-    except (pa.ArrowInvalid, OSError, EOFError):
+    table = None
+    for read_options, parse_options in ((_FAST_READ, _FAST_PARSE),
+                                        (_GENERAL_READ, _GENERAL_PARSE)):
+        try:
+            with pa.input_stream(str(path), compression="detect") as stream:
+                table = pa_json.read_json(stream, read_options=read_options,
+                                          parse_options=parse_options)
+            table.validate(full=True)  # catches text that is not UTF-8
+            break
+        except (pa.ArrowInvalid, OSError, EOFError):
+            table = None
+    if table is None:
         table = _read_with_python(path)
 
     present = set(table.column_names)
