@@ -1,7 +1,8 @@
 """Stage evaluate: the trained model's summaries of a split, scored like the baselines.
 
-Generates a title for every review of ``evaluate.split`` (batched, inputs
-sorted by length, results back in the split's order), scores them with the
+Generates a title for every review of ``evaluate.split`` (inputs sorted by
+length, in batches of at most ``batch_size`` reviews and ``batch_tokens`` padded
+input tokens, results back in the split's order), scores them with the
 project's ROUGE (with bootstrap bounds) for all rows and per language, and
 writes ``metrics/evaluate.json`` in ``metrics/baseline.json``'s layout, the
 scores under ``model``; so ``model.all.rouge1`` compares with ``lead3.all.rouge1``.
@@ -39,6 +40,7 @@ SPEC = {
     "num_beams": integer(minimum=1),
     "max_new_tokens": integer(minimum=1),
     "batch_size": integer(minimum=1),
+    "batch_tokens": integer(minimum=0),
     "cpu_threads": integer(minimum=0),
 }
 
@@ -65,8 +67,8 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     langs = table["language"].to_pylist()
     started = time.perf_counter()
     generated = generate(model, tokenizer, table["input_ids"].to_pylist(),
-                         batch_size=params["batch_size"], num_beams=params["num_beams"],
-                         max_new_tokens=params["max_new_tokens"])
+                         batch_size=params["batch_size"], batch_tokens=params["batch_tokens"],
+                         num_beams=params["num_beams"], max_new_tokens=params["max_new_tokens"])
     seconds = time.perf_counter() - started
 
     scores = rouge.score(generated.summaries, titles, langs)
@@ -102,6 +104,7 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "cpu_threads": 0 if model.device.type == "cuda" else torch.get_num_threads(),
         "rows": table.num_rows,
         "batch_size": params["batch_size"],
+        "batch_tokens": params["batch_tokens"],
         "num_beams": params["num_beams"],
         "seconds": round(seconds, 2),
         "rows_per_second": round(table.num_rows / max(seconds, 1e-9), 2),
