@@ -11,7 +11,7 @@ import pytest
 from datasets import Dataset, DatasetDict, NamedSplit, concatenate_datasets, load_from_disk
 
 from stages.concat_shuffle import concat_shuffle
-from stages.download import category_counts, download
+from stages.download import category_counts, download, duplicate_ids
 from stages.drop_short_titles import drop_short_titles, histogram, length_report
 from stages.filter_books import filter_books
 from stages.lib.data import (
@@ -84,6 +84,14 @@ def test_download_reads_a_line_longer_than_the_fast_parse_block(tmp_path):
     tables, _ = download(str(tmp_path), ["en"])
     assert tables["train"]["review_body"].to_pylist()[1] == body
     assert tables["train"]["review_id"].to_pylist() == ["t-en-0", "t-en-1", "t-en-2"]
+
+
+def test_duplicate_ids_across_splits_and_chunks():
+    ids = pa.chunked_array([["a", None], [None, "a", "b"]])
+    tables = {"train": pa.table({"review_id": ids}),
+              "validation": pa.table({"review_id": pa.array(["b", "c"])})}
+    # As len - count_distinct, which ignores nulls: a and b repeat once, and both nulls count.
+    assert duplicate_ids(tables) == 4
 
 
 def test_download_keeps_unicode_text_intact(tmp_path):
