@@ -27,13 +27,13 @@ TEXT_COLUMNS = ("review_body", "review_title")
 # explicit type for all eight fields parses about 25% faster than letting pyarrow
 # infer stars' type; blocks of 4 MB are as fast as larger ones on one core and
 # share the work better between threads. Threads only pay with more than one core
-# (pa.cpu_count() follows the process's CPU affinity): on one, their read-ahead
-# costs memory and about 0.1 s per 400,000 reviews.
+# (pa.cpu_count(): pyarrow's thread pool, by default the cores this process may use);
+# on one, their read-ahead costs memory and about 0.1 s per 400,000 reviews.
 _FAST_PARSE = pa_json.ParseOptions(explicit_schema=pa.schema([
     pa.field(f.name, pa.string()) for f in MARC_SCHEMA]), unexpected_field_behavior="infer")
 _FAST_BLOCK = 4 << 20
 # The general parse, for files the fast one rejects (stars as JSON numbers, a line
-# longer than a block): stars' type inferred, and blocks that hold the longest
+# over two blocks long): stars' type inferred, and blocks that hold the longest
 # line (reviews of 100,000+ characters exist in the wild).
 _GENERAL_PARSE = pa_json.ParseOptions(
     explicit_schema=pa.schema([f for f in MARC_SCHEMA if f.name != "stars"]),
