@@ -6,7 +6,8 @@ training benchmark's, else the scratch base model), tokenized as the tokenize
 stage does, with the evaluate stage's ``num_beams`` and ``max_new_tokens``:
 
 - ours: ``stages.lib.generation.generate`` (what the evaluate stage calls:
-  inputs sorted by length, evaluate.batch_size per batch, results in input order);
+  inputs sorted by length, batches of at most evaluate.batch_size rows and
+  evaluate.batch_tokens padded input tokens, results in input order);
 - reference: the course's loop: a DataLoader with ``DataCollatorForSeq2Seq``,
   batch 8, inputs in dataset order, ``model.generate`` and ``batch_decode`` per batch.
 
@@ -102,7 +103,7 @@ def benchmark(ctx: Context) -> list[dict[str, Any]]:
         set_cpu_threads(ours_threads)
         start = time.perf_counter()
         result = generate(model, tokenizer, input_ids, batch_size=params["batch_size"],
-                          progress=False, **settings)
+                          batch_tokens=params["batch_tokens"], progress=False, **settings)
         seconds = time.perf_counter() - start
         outputs["ours"] = result.summaries
         outputs["ours_tokens"] = result.token_counts
@@ -143,7 +144,8 @@ def benchmark(ctx: Context) -> list[dict[str, Any]]:
         higher_is_better=True, min_ratio=MIN_SPEEDUP,
         details={
             "rows": len(input_ids), "split": split, "model": model_note,
-            "batch_size": params["batch_size"], **settings,
+            "batch_size": params["batch_size"], "batch_tokens": params["batch_tokens"],
+            **settings,
             "torch_threads": {"ours": ours_threads, "reference": default_threads},
             "differing_summaries": len(differing),
             "differing_fraction": fraction,

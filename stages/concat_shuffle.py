@@ -32,8 +32,11 @@ def concat_shuffle(tables: dict[str, pa.Table], seed: int) -> dict[str, pa.Table
     shuffled = {}
     for split, table in tables.items():
         languages = pc.unique(table["language"]).to_pylist() if table.num_rows else []
-        parts = [table.filter(pc.equal(table["language"], lang)) for lang in languages]
-        joined = pa.concat_tables(parts) if parts else table
+        if len(languages) > 1:
+            parts = [table.filter(pc.equal(table["language"], lang)) for lang in languages]
+            joined = pa.concat_tables(parts)
+        else:  # already in order: filtering would only copy the rows
+            joined = table
         permutation = np.random.default_rng(seed).permutation(joined.num_rows)
         shuffled[split] = joined.take(pa.array(permutation))
     return shuffled

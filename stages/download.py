@@ -117,8 +117,13 @@ def category_counts(tables: dict[str, pa.Table]) -> dict[str, dict[str, dict[str
 
 
 def duplicate_ids(tables: dict[str, pa.Table]) -> int:
-    ids = pa.chunked_array([t["review_id"] for t in tables.values()], type=pa.string())
-    return len(ids) - pc.count_distinct(ids).as_py()
+    """Rows whose ``review_id`` occurred in an earlier row (of any split)."""
+    # Pass the chunks themselves: pa.chunked_array() would iterate ChunkedArrays
+    # value by value in Python. pc.unique is faster than pc.count_distinct here.
+    ids = pa.chunked_array([chunk for t in tables.values() for chunk in t["review_id"].chunks],
+                           type=pa.string())
+    distinct = len(pc.unique(ids)) - (ids.null_count > 0)  # as count_distinct: nulls aside
+    return len(ids) - distinct
 
 
 def download(source: str, languages: list[str], sample_dir: Path = SAMPLE_DIR

@@ -1,7 +1,8 @@
 """Stage evaluate: the trained model's summaries of a split, scored like the baselines.
 
-Generates a title for every review of ``evaluate.split`` (batched, inputs
-sorted by length, results back in the split's order), scores them with the
+Generates a title for every review of ``evaluate.split`` (inputs sorted by
+length, in batches of at most ``batch_size`` reviews and ``batch_tokens`` padded
+input tokens, results back in the split's order), scores them with the
 project's ROUGE (with bootstrap bounds) for all rows and per language, and
 writes ``metrics/evaluate.json`` in ``metrics/baseline.json``'s layout, the
 scores under ``model``; so ``model.all.rouge1`` compares with ``lead3.all.rouge1``.
@@ -42,6 +43,7 @@ SPEC = {
     "length_penalty": number(),
     "no_repeat_ngram_size": integer(minimum=0),
     "batch_size": integer(minimum=1),
+    "batch_tokens": integer(minimum=0),
     "cpu_threads": integer(minimum=0),
 }
 
@@ -70,9 +72,11 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                         "rows. Set evaluate.split to a split with rows (validation, test).")
     titles = table["review_title"].to_pylist()
     langs = table["language"].to_pylist()
+    # batch_tokens is optional for callers that pass their own params (0: no budget).
+    batch_tokens = params.get("batch_tokens", 0)
     started = time.perf_counter()
     generated = generate(model, tokenizer, table["input_ids"].to_pylist(),
-                         batch_size=params["batch_size"],
+                         batch_size=params["batch_size"], batch_tokens=batch_tokens,
                          **{key: params[key] for key in GENERATION_KEYS})
     seconds = time.perf_counter() - started
 
@@ -109,6 +113,7 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "cpu_threads": 0 if model.device.type == "cuda" else torch.get_num_threads(),
         "rows": table.num_rows,
         "batch_size": params["batch_size"],
+        "batch_tokens": batch_tokens,
         "num_beams": params["num_beams"],
         "seconds": round(seconds, 2),
         "rows_per_second": round(table.num_rows / max(seconds, 1e-9), 2),

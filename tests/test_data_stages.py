@@ -8,13 +8,20 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset, DatasetDict, NamedSplit, concatenate_datasets, load_from_disk
 
 from stages.concat_shuffle import concat_shuffle
-from stages.download import category_counts, download
+from stages.download import category_counts, download, duplicate_ids
 from stages.drop_short_titles import drop_short_titles, histogram, length_report
 from stages.filter_books import filter_books
-from stages.lib.data import MARC_SCHEMA, load_splits, rows_by_language, save_splits, word_counts
+from stages.lib.data import (
+    MARC_SCHEMA,
+    content_fingerprint,
+    load_splits,
+    rows_by_language,
+    save_splits,
+    word_counts,
+)
 from stages.lib.errors import UserError
 from tests.conftest import make_marc_folder, review, write_jsonl
 
@@ -66,6 +73,25 @@ def test_download_counts_duplicate_review_ids(tmp_path):
     write_jsonl(tmp_path / "dataset_en_dev.json", [review("en", 1)])
     _, report = download(str(tmp_path), ["en"])
     assert report["duplicate_review_ids"] == 1
+
+
+def test_download_reads_a_line_longer_than_the_fast_parse_block(tmp_path):
+    # The fast parse reads 4 MB blocks (a line may straddle one boundary, not two); a
+    # 10 MB line falls back to the general parse's 32 MB blocks.
+    body = "word " * 2_000_000
+    write_jsonl(tmp_path / "dataset_en_train.json",
+                [review("en", 0), review("en", 1, body=body), review("en", 2)])
+    tables, _ = download(str(tmp_path), ["en"])
+    assert tables["train"]["review_body"].to_pylist()[1] == body
+    assert tables["train"]["review_id"].to_pylist() == ["t-en-0", "t-en-1", "t-en-2"]
+
+
+def test_duplicate_ids_across_splits_and_chunks():
+    ids = pa.chunked_array([["a", None], [None, "a", "b"]])
+    tables = {"train": pa.table({"review_id": ids}),
+              "validation": pa.table({"review_id": pa.array(["b", "c"])})}
+    # As len - count_distinct, which ignores nulls: a and b repeat once, and both nulls count.
+    assert duplicate_ids(tables) == 4
 
 
 def test_download_keeps_unicode_text_intact(tmp_path):
@@ -211,6 +237,42 @@ def test_splits_round_trip_and_are_byte_identical(tmp_path):
         a, b = tmp_path / "a" / relative, tmp_path / "b" / relative
         assert a.is_dir() or a.read_bytes() == b.read_bytes(), relative
     assert not list(tmp_path.glob(".*tmp-*"))
+
+
+def test_save_splits_writes_what_save_to_disk_writes(tmp_path):
+    rows = [review("en", i) for i in range(5)]
+    tables = {"train": table(rows), "validation": table([]),
+              "test": pa.table({"input_ids": pa.array([[1, 2], [3]], pa.list_(pa.int32())),
+                                "language": ["en", "es"]})}
+    save_splits(tables, tmp_path / "ours", fingerprint="f")
+    DatasetDict({name: Dataset(t, split=NamedSplit(name),
+                               fingerprint=content_fingerprint("f", name))
+                 for name, t in tables.items()}).save_to_disk(str(tmp_path / "ref"),
+                                                              num_shards={n: 1 for n in tables})
+    ref_files = sorted(p.relative_to(tmp_path / "ref") for p in (tmp_path / "ref").rglob("*"))
+    assert ref_files == sorted(p.relative_to(tmp_path / "ours")
+                               for p in (tmp_path / "ours").rglob("*"))
+    for relative in ref_files:
+        ref, ours = tmp_path / "ref" / relative, tmp_path / "ours" / relative
+        if relative.suffix == ".json":
+            assert ours.read_bytes() == ref.read_bytes(), relative
+        elif relative.suffix == ".arrow":
+            ref_table = pa.ipc.open_stream(str(ref)).read_all()
+            our_table = pa.ipc.open_stream(str(ours)).read_all()
+            assert our_table.equals(ref_table)
+            assert our_table.schema.equals(ref_table.schema, check_metadata=True)
+    reloaded = load_from_disk(str(tmp_path / "ours"))
+    for name, loaded in load_splits(tmp_path / "ours").items():
+        assert loaded.equals(tables[name]) and reloaded[name].data.table.equals(loaded)
+
+
+def test_saved_bytes_do_not_depend_on_chunking(tmp_path):
+    rows = table([review("en", i) for i in range(25)])
+    chunked = pa.concat_tables([rows.slice(0, 7), rows.slice(7, 11), rows.slice(18)])
+    save_splits({"train": rows}, tmp_path / "a", fingerprint="same")
+    save_splits({"train": chunked}, tmp_path / "b", fingerprint="same")
+    for file in (tmp_path / "a" / "train").iterdir():
+        assert file.read_bytes() == (tmp_path / "b" / "train" / file.name).read_bytes()
 
 
 def test_load_splits_names_the_stage_to_run(tmp_path):

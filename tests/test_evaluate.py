@@ -7,13 +7,14 @@ import pytest
 from stages.evaluate import SPEC, evaluate_model
 from stages.lib.data import load_splits
 from stages.lib.errors import UserError
-from stages.lib.generation import decode, encode, generate, load_model
+from stages.lib.generation import decode, encode, generate, length_batches, load_model
 from stages.lib.params import validate_section
 from stages.lib.rouge import Rouge, sentence_texts
 from tests.model_helpers import ROUGE, make_inputs
 
 PARAMS = {"split": "validation", "num_beams": 2, "max_new_tokens": 6, "min_new_tokens": 0,
-          "length_penalty": 1.0, "no_repeat_ngram_size": 0, "batch_size": 4, "cpu_threads": 1}
+          "length_penalty": 1.0, "no_repeat_ngram_size": 0, "batch_size": 4, "batch_tokens": 64,
+          "cpu_threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,23 @@ def test_generate_restores_the_input_order(setup):
     assert batched.token_counts == [g.token_counts[0] for g in one_by_one]
     assert len(set(batched.summaries)) > 1  # the test would be vacuous otherwise
     assert all(0 < n <= 6 for n in batched.token_counts)
+    # Batches cut by a token budget (several rows for short inputs, one for the
+    # longest) give the same summaries, in the input order.
+    longest = max(len(row) for row in ids)
+    assert len(length_batches([len(row) for row in ids], 8, longest + 1)[0]) == 1
+    budget = generate(model, tokenizer, ids, batch_size=8, batch_tokens=longest + 1,
+                      num_beams=1, max_new_tokens=6, progress=False)
+    assert budget == batched
+
+
+def test_length_batches_sort_by_length_and_respect_both_limits():
+    lengths = [5, 20, 5, 10, 10, 3, 20, 1]
+    assert length_batches(lengths, 3) == [[1, 6, 3], [4, 0, 2], [5, 7]]
+    # At most 20 padded tokens: 1 row of 20, 2 rows of 10, then 3 rows (batch_size) of 5.
+    assert length_batches(lengths, 3, 20) == [[1], [6], [3, 4], [0, 2, 5], [7]]
+    # A budget smaller than one input still makes progress, one row at a time.
+    assert length_batches([50, 40], 8, 10) == [[0], [1]]
+    assert length_batches([], 4, 100) == []
 
 
 def test_encode_and_decode():

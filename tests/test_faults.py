@@ -16,19 +16,19 @@ from stages.lib.io import atomic_path, write_json
 from tests.conftest import run_stage, set_params
 from tests.test_pipeline import dvc, init_repo, ran
 
-# Runs a stage with `Dataset.save_to_disk` patched to SIGKILL the process after
-# the first split is written: a kill in the middle of writing the output.
+# Runs a stage with save_splits' Arrow file writer patched to SIGKILL the process
+# after the second split's file is written: a kill in the middle of writing the output.
 KILL_DURING_SAVE = textwrap.dedent("""
     import os, signal, sys
-    import datasets
-    original = datasets.Dataset.save_to_disk
+    import stages.lib.data as data
+    original = data._write_arrow_stream
     calls = []
-    def save_then_die(self, *args, **kwargs):
-        original(self, *args, **kwargs)
+    def write_then_die(*args, **kwargs):
+        original(*args, **kwargs)
         calls.append(1)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-    datasets.Dataset.save_to_disk = save_then_die
+    data._write_arrow_stream = write_then_die
     import runpy
     sys.argv = ["stages.{stage}"]
     runpy.run_module("stages.{stage}", run_name="__main__")
@@ -83,10 +83,10 @@ def test_failed_block_keeps_the_previous_output(tmp_path):
 def test_full_disk_in_a_stage_exits_2_without_output(project):
     script = textwrap.dedent("""
         import errno, runpy, sys
-        import datasets
-        def no_space(self, *args, **kwargs):
+        import stages.lib.data as data
+        def no_space(*args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
-        datasets.DatasetDict.save_to_disk = no_space
+        data._write_arrow_stream = no_space
         sys.argv = ["stages.download"]
         runpy.run_module("stages.download", run_name="__main__")
     """)

@@ -1,7 +1,8 @@
 """The datasets passed between stages: MARC's schema, saving and loading.
 
 Stages work on pyarrow tables (vectorised, memory-mapped when loaded) and hand
-them on as Hugging Face ``DatasetDict``s saved with ``save_to_disk``.
+them on as Hugging Face ``DatasetDict`` folders, in ``save_to_disk``'s format
+(``datasets.load_from_disk`` reads them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset, DatasetDict, NamedSplit, load_from_disk
+from datasets import DatasetInfo, Features
+from datasets.utils.py_utils import asdict
 
 from stages.lib.io import atomic_path, require_output
 
@@ -35,7 +37,9 @@ MARC_SCHEMA = pa.schema([
     ("product_category", pa.string()),
 ])
 MARC_COLUMNS = tuple(MARC_SCHEMA.names)
-SHARD_BYTES = 500 << 20
+SHARD_BYTES = 500 << 20  # save_to_disk's default max_shard_size
+#: Rows per record batch in the saved Arrow files.
+WRITE_BATCH_ROWS = 10_000
 
 
 def content_fingerprint(*parts: Any) -> str:
@@ -48,25 +52,83 @@ def content_fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _shard_bounds(rows: int, shards: int) -> list[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` row ranges, as ``Dataset.shard(contiguous=True)`` cuts them."""
+    size, extra = divmod(rows, shards)
+    bounds = []
+    for index in range(shards):
+        start = size * index + min(index, extra)
+        bounds.append((start, start + size + (index < extra)))
+    return bounds
+
+
+def _write_arrow_stream(table: pa.Table, schema: pa.Schema, path: Path) -> None:
+    """Write ``table`` as an Arrow IPC stream in record batches of ``WRITE_BATCH_ROWS`` rows.
+
+    Windows of a fixed row count make the file's bytes depend on the rows only,
+    not on how the table happened to be chunked in memory.
+    """
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for start in range(0, table.num_rows, WRITE_BATCH_ROWS):
+            # combine_chunks copies only windows that straddle two chunks.
+            writer.write_table(table.slice(start, WRITE_BATCH_ROWS).combine_chunks())
+
+
 def save_splits(tables: Mapping[str, pa.Table], path: str | Path, fingerprint: str) -> None:
-    """Save ``{split: table}`` as a DatasetDict at ``path``, atomically."""
-    splits = DatasetDict({
-        name: Dataset(table.combine_chunks(), split=NamedSplit(name),
-                      fingerprint=content_fingerprint(fingerprint, name))
-        for name, table in tables.items()
-    })
-    # An empty split would get zero shards, which load_from_disk cannot read back.
-    shards = {name: max(1, -(-dataset.data.nbytes // SHARD_BYTES))
-              for name, dataset in splits.items()}
+    """Save ``{split: table}`` as a DatasetDict at ``path``, atomically.
+
+    The folder is what ``DatasetDict.save_to_disk`` writes (``load_from_disk``
+    reads it; a test checks the two agree), but the Arrow data is streamed out
+    in large record batches: ``save_to_disk`` converts its schema to features and
+    back for every 1,000 rows, which took 0.5 s for 400,000 reviews against
+    0.07 s for the write itself.
+    """
     with atomic_path(path) as tmp:
-        splits.save_to_disk(str(tmp), num_shards=shards)
+        tmp.mkdir()
+        for name, table in tables.items():
+            features = Features.from_arrow_schema(table.schema)
+            schema = features.arrow_schema  # carries the features as metadata, as datasets does
+            if not table.schema.equals(schema, check_metadata=False):
+                table = table.cast(schema)
+            table = table.replace_schema_metadata(schema.metadata)
+            # An empty split still gets one (empty) shard: load_from_disk needs a file.
+            shards = max(1, -(-table.nbytes // SHARD_BYTES))
+            files = [f"data-{index:05d}-of-{shards:05d}.arrow" for index in range(shards)]
+            folder = tmp / name
+            folder.mkdir()
+            for file, (start, stop) in zip(files, _shard_bounds(table.num_rows, shards),
+                                           strict=True):
+                _write_arrow_stream(table.slice(start, stop - start), schema, folder / file)
+            state = {"_data_files": [{"filename": file} for file in files],
+                     "_fingerprint": content_fingerprint(fingerprint, name),
+                     "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
+                     "_output_all_columns": False, "_split": name}
+            (folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True),
+                                               encoding="utf-8")
+            info = asdict(DatasetInfo(features=features))
+            (folder / "dataset_info.json").write_text(
+                json.dumps({key: info[key] for key in sorted(info)}, indent=2), encoding="utf-8")
+        (tmp / "dataset_dict.json").write_text(json.dumps({"splits": list(tables)}),
+                                               encoding="utf-8")
 
 
 def load_splits(path: str | Path) -> dict[str, pa.Table]:
-    """Load a DatasetDict saved by an earlier stage as ``{split: table}``."""
+    """Load a DatasetDict saved by an earlier stage as ``{split: table}``, memory-mapped.
+
+    Reads the Arrow files that ``state.json`` lists, as ``load_from_disk`` does,
+    without building ``Dataset`` objects around them (their feature checks and
+    thread pool cost more than the mapping itself).
+    """
     path = require_output(path, "dataset_dict.json")
-    dataset_dict = load_from_disk(str(path))
-    return {name: dataset.data.table for name, dataset in dataset_dict.items()}
+    names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+    tables = {}
+    for name in names:
+        state = json.loads((path / name / "state.json").read_text(encoding="utf-8"))
+        # The mapping stays open as long as the table's buffers need it.
+        parts = [pa.ipc.open_stream(pa.memory_map(str(path / name / item["filename"]))).read_all()
+                 for item in state["_data_files"]]
+        tables[name] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    return tables
 
 
 def load_fingerprint(path: str | Path) -> str:

@@ -122,29 +122,52 @@ class Generated:
     token_counts: list[int]
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int = 0
+                   ) -> list[list[int]]:
+    """Row indices grouped into generation batches, longest inputs first.
+
+    Rows are sorted by length (longest first, so memory problems show at once; ties
+    in input order) and cut into batches of at most ``batch_size`` rows. With
+    ``batch_tokens`` > 0, a batch also holds at most ``batch_tokens`` padded input
+    tokens (rows × its longest input, always at least one row): long inputs go in
+    small batches, short ones in large batches, so padding and the per-step cost of
+    the decoding loop both stay small.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches = []
+    start = 0
+    while start < len(order):
+        rows = batch_size
+        if batch_tokens > 0:
+            rows = min(rows, max(1, batch_tokens // max(1, lengths[order[start]])))
+        batches.append(order[start:start + rows])
+        start += rows
+    return batches
+
+
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
              input_ids: Sequence[Sequence[int]], *, batch_size: int, num_beams: int,
              max_new_tokens: int, min_new_tokens: int = 0, length_penalty: float = 1.0,
-             no_repeat_ngram_size: int = 0, progress: bool = True) -> Generated:
+             no_repeat_ngram_size: int = 0, batch_tokens: int = 0,
+             progress: bool = True) -> Generated:
     """Summaries of tokenized inputs, generated in batches of similar length.
 
-    Inputs are sorted by length (longest first, so memory problems show at once)
-    to waste little compute on padding; results come back in the input order.
-    ``min_new_tokens``, ``length_penalty`` (beam search only) and
-    ``no_repeat_ngram_size`` (0: off) are ``model.generate``'s.
+    Batches are cut by :func:`length_batches` (at most ``batch_size`` rows and,
+    when ``batch_tokens`` > 0, at most that many padded input tokens); results
+    come back in the input order. ``min_new_tokens``, ``length_penalty`` (beam
+    search only) and ``no_repeat_ngram_size`` (0: off) are ``model.generate``'s.
     """
     options = {"num_beams": num_beams, "max_new_tokens": max_new_tokens,
                "min_new_tokens": min_new_tokens or None,
                "no_repeat_ngram_size": no_repeat_ngram_size or None, "do_sample": False}
     if num_beams > 1:
         options["length_penalty"] = length_penalty
-    order = sorted(range(len(input_ids)), key=lambda i: (-len(input_ids[i]), i))
-    summaries: list[str] = [""] * len(order)
-    counts = [0] * len(order)
+    batches = length_batches([len(ids) for ids in input_ids], batch_size, batch_tokens)
+    summaries: list[str] = [""] * len(input_ids)
+    counts = [0] * len(input_ids)
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-    with tqdm(total=len(order), desc="generating", unit="row", disable=not progress) as bar:
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+    with tqdm(total=len(input_ids), desc="generating", unit="row", disable=not progress) as bar:
+        for batch in batches:
             features = [{"input_ids": list(input_ids[i])} for i in batch]
             inputs = tokenizer.pad(features, return_tensors="pt").to(model.device)
             with torch.inference_mode():
