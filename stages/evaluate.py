@@ -72,11 +72,9 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                         "rows. Set evaluate.split to a split with rows (validation, test).")
     titles = table["review_title"].to_pylist()
     langs = table["language"].to_pylist()
-    # batch_tokens is optional for callers that pass their own params (0: no budget).
-    batch_tokens = params.get("batch_tokens", 0)
     started = time.perf_counter()
     generated = generate(model, tokenizer, table["input_ids"].to_pylist(),
-                         batch_size=params["batch_size"], batch_tokens=batch_tokens,
+                         batch_size=params["batch_size"], batch_tokens=params["batch_tokens"],
                          **{key: params[key] for key in GENERATION_KEYS})
     seconds = time.perf_counter() - started
 
@@ -113,7 +111,7 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "cpu_threads": 0 if model.device.type == "cuda" else torch.get_num_threads(),
         "rows": table.num_rows,
         "batch_size": params["batch_size"],
-        "batch_tokens": batch_tokens,
+        "batch_tokens": params["batch_tokens"],
         "num_beams": params["num_beams"],
         "seconds": round(seconds, 2),
         "rows_per_second": round(table.num_rows / max(seconds, 1e-9), 2),

@@ -78,7 +78,8 @@ def test_train_writes_model_metrics_and_curves(tmp_path, inputs):
     scores, _, _ = evaluate_model(
         model, tokenizer, tables["validation"], "validation",
         {"num_beams": 1, "max_new_tokens": TRAIN["eval_max_new_tokens"], "min_new_tokens": 0,
-         "length_penalty": 1.0, "no_repeat_ngram_size": 0, "batch_size": 8},
+         "length_penalty": 1.0, "no_repeat_ngram_size": 0, "batch_size": 8,
+         "batch_tokens": 0},
         Rouge(ROUGE, sentence_texts(tables)))
     best = metrics["best_validation"]
     assert best["gen_len"] > 0
