@@ -1,14 +1,17 @@
 """Stage train: fine-tune the base model on the train split with ``Seq2SeqTrainer``.
 
-Two phases. First, when ``train.warmup_epochs`` > 0, the model learns from the
-``warmup`` split (train reviews of other product categories, kept by
-``filter_books.warmup_categories``): many more review/title pairs than the books
-alone, so a small model learns what a title is before it specialises. Then it
-fine-tunes on the train split (the books) for ``train.epochs``, validating
-(generation + ROUGE, no bootstrap) after every epoch on the validation split
-and keeping the best epoch's weights (``train.best_metric``). Runs on the GPU
-when there is one, else on the CPU; for several GPUs or machines run the same
-stage under ``accelerate launch`` (see README): only the main process writes.
+Up to three phases. ``pretrain`` (``train.pretrain_epochs`` > 0): the model learns to
+write the first ``train.pretrain_target_tokens`` tokens of each review of the train
+and warmup splits from the review itself: a copying skill that a small scratch model
+does not find on its own from titles, and what the lead baselines live on.
+``warmup`` (``train.warmup_epochs`` > 0): review/title pairs of the ``warmup`` split
+(train reviews of other product categories, kept by
+``filter_books.warmup_categories``): many more pairs than the books alone. Then the
+books: the train split for ``train.epochs``, validating (generation + ROUGE, no
+bootstrap) after every epoch on the validation split and keeping the best epoch's
+weights (``train.best_metric``). Runs on the GPU when there is one, else on the CPU;
+for several GPUs or machines run the same stage under ``accelerate launch`` (see
+README): only the main process writes.
 
 Resuming: Trainer checkpoints go to ``checkpoints/train/<key>/``, outside the
 stage's DVC outputs (DVC deletes those before running a stage), where ``<key>``
@@ -36,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import load_from_disk
+from datasets import Dataset, load_from_disk
 from torch.utils.data import SequentialSampler
 from transformers import (
     DataCollatorForSeq2Seq,
@@ -67,6 +70,9 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_s
               "polynomial")
 
 SPEC: dict[str, Field] = {
+    "pretrain_epochs": number(0),
+    "pretrain_input_tokens": integer(minimum=1),
+    "pretrain_target_tokens": integer(minimum=1),
     "warmup_epochs": number(0),
     "learning_rate": number(0, exclusive=True),
     "epochs": integer(minimum=1),
@@ -90,8 +96,11 @@ SPEC: dict[str, Field] = {
 #: Model types of the T5 family: pre-trained in bfloat16, they overflow in float16.
 T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
 
-#: Optimizer steps between the warmup phase's checkpoints (it runs for many steps unvalidated).
+#: Optimizer steps between the checkpoints of the unvalidated phases (pretrain, warmup), which
+#: run for many steps without an epoch's checkpoint to resume from.
 WARMUP_SAVE_STEPS = 500
+#: The phases before the books, in order: (name, params key of its epochs).
+EARLY_PHASES = (("pretrain", "pretrain_epochs"), ("warmup", "warmup_epochs"))
 
 #: Keys of the Trainer's logs that are not training curves (times, speeds, totals).
 _NOT_CURVES = ("runtime", "per_second", "flos", "num_input_tokens_seen", "epoch", "step")
@@ -209,10 +218,10 @@ class CheckedTrainer(Seq2SeqTrainer):
 
 
 class Curves:
-    """The training curves of both phases, in one DVCLive folder (main process only).
+    """The training curves of all phases, in one DVCLive folder (main process only).
 
-    Steps are optimizer steps counted from the start of the warmup phase, so the
-    curves of the two phases join up, and a resumed run, which replays the
+    Steps are optimizer steps counted from the start of the first phase, so the
+    curves of the phases join up, and a resumed run, which replays the
     restored log history first, draws the same curves as one that never stopped.
     """
 
@@ -386,15 +395,17 @@ def _final_loss(history: Sequence[Mapping[str, Any]]) -> float | None:
     return _round(losses[-1]) if losses else None
 
 
-def warmup_phase(model, tokenizer, train_set, params: Mapping[str, Any], precision: str,
-                 cuda: bool, run_dir: Path, curves: Curves,
-                 callbacks: Sequence[TrainerCallback]) -> tuple[Any, Phase]:
-    """Train on the warmup split for ``train.warmup_epochs``; return the model and a report.
+def early_phase(name: str, model, tokenizer, train_set, epochs: float,
+                params: Mapping[str, Any], precision: str, cuda: bool, run_dir: Path,
+                curves: Curves, offset: int,
+                callbacks: Sequence[TrainerCallback]) -> tuple[Any, Phase]:
+    """Train on ``train_set`` for ``epochs`` without validating; return the model and a report.
 
-    Its result is kept in ``run_dir/warmup/model`` until the whole run ends, so a
-    run interrupted in the books phase does not warm up again.
+    ``name``: pretrain or warmup. The result is kept in ``run_dir/<name>/model``
+    until the whole run ends, so a run interrupted later does not redo the phase.
+    ``offset``: optimizer steps of the phases before this one (for the curves).
     """
-    folder = run_dir / "warmup"
+    folder = run_dir / name
     done = folder / "model"
     report_file = folder / "phase.json"
     if report_file.is_file() and (done / "config.json").is_file():
@@ -402,20 +413,20 @@ def warmup_phase(model, tokenizer, train_set, params: Mapping[str, Any], precisi
         if is_main_process():
             curves.open()
             for entry in phase.history:
-                curves.log(entry, entry["step"])
-        log.info("warmup phase already done (%d steps): loading %s", phase.steps, done)
+                curves.log(entry, entry["step"] + offset)
+        log.info("%s phase already done (%d steps): loading %s", name, phase.steps, done)
         model, _ = load_model(done, device="cpu")
         return model, phase
 
     resume = last_checkpoint(folder)
-    args = _arguments(params, folder, precision, cuda, params["warmup_epochs"], validate=False)
+    args = _arguments(params, folder, precision, cuda, epochs, validate=False)
     trainer = CheckedTrainer(
         model=model, args=args, train_dataset=train_set, processing_class=tokenizer,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
-        callbacks=[LiveCallback(curves), throughput := Throughput(), *callbacks])
+        callbacks=[LiveCallback(curves, offset), throughput := Throughput(), *callbacks])
     if resume is not None:
-        log.info("resuming the warmup phase from %s", resume)
-    log.info("warmup phase: %d rows, %g epochs", train_set.num_rows, params["warmup_epochs"])
+        log.info("resuming the %s phase from %s", name, resume)
+    log.info("%s phase: %d rows, %g epochs", name, train_set.num_rows, epochs)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     history = [dict(entry) for entry in trainer.state.log_history]
     phase = Phase(steps=trainer.state.global_step, rows=train_set.num_rows,
@@ -427,9 +438,41 @@ def warmup_phase(model, tokenizer, train_set, params: Mapping[str, Any], precisi
             shutil.rmtree(checkpoint, ignore_errors=True)
         report_file.write_text(json.dumps(phase.__dict__))
     trainer.accelerator.wait_for_everyone()
-    # The books phase starts from the saved weights, as a resumed run does: the same bytes.
+    # The next phase starts from the saved weights, as a resumed run does: the same bytes.
     model, _ = load_model(done, device="cpu")
     return model, phase
+
+
+def lead_pairs(bodies: Sequence[Sequence[int]], input_tokens: int, target_tokens: int,
+               eos_token_id: int) -> dict[str, list[list[int]]]:
+    """The pretrain phase's examples: each review (its first ``input_tokens`` tokens) as
+    input, its first ``target_tokens`` tokens as target.
+
+    ``bodies``: tokenized reviews ending in EOS, as the tokenize stage writes them.
+    Writing a review's opening words is what the lead baselines do; learning it first
+    gives a small model the copying that good titles need.
+    """
+    inputs, labels = [], []
+    for ids in bodies:
+        words = list(ids[:-1] if ids and ids[-1] == eos_token_id else ids)
+        if not words:
+            continue
+        inputs.append(words[:input_tokens - 1] + [eos_token_id])
+        labels.append(words[:target_tokens] + [eos_token_id])
+    return {"input_ids": inputs, "labels": labels}
+
+
+def early_phase_rows(name: str, datasets, params: Mapping[str, Any], eos_token_id: int):
+    """The rows of an early phase: review openings (pretrain) or the warmup split's pairs."""
+    if name == "warmup":
+        return datasets[WARMUP_SPLIT].select_columns(["input_ids", "labels"])
+    # Review bodies of the train and warmup splits; never validation or test, whose
+    # reviews the model is scored on.
+    bodies = [ids for split in ("train", WARMUP_SPLIT) if split in datasets
+              for ids in datasets[split]["input_ids"]]
+    pairs = lead_pairs(bodies, params["pretrain_input_tokens"], params["pretrain_target_tokens"],
+                       eos_token_id)
+    return Dataset.from_dict(pairs)
 
 
 def is_main_process() -> bool:
@@ -444,7 +487,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                 callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
     """Train the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
 
-    The warmup phase first when ``train.warmup_epochs`` > 0, then the books.
+    The pretrain and warmup phases first when their epochs are > 0, then the books.
     Returns the metrics (on every process; only the main one writes files).
     """
     started = time.perf_counter()
@@ -453,8 +496,8 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         if split not in datasets or datasets[split].num_rows == 0:
             raise UserError(f"{data_dir}: the {split} split has no rows; training needs train "
                             "rows to learn from and validation rows to pick the best epoch.")
-    warming = params["warmup_epochs"] > 0
-    if warming and (WARMUP_SPLIT not in datasets or datasets[WARMUP_SPLIT].num_rows == 0):
+    if params["warmup_epochs"] > 0 and (WARMUP_SPLIT not in datasets
+                                        or datasets[WARMUP_SPLIT].num_rows == 0):
         raise UserError(
             f"params.yaml: train.warmup_epochs is {params['warmup_epochs']:g}, but {data_dir} "
             f"has no {WARMUP_SPLIT} split to warm up on. Set filter_books.warmup_categories "
@@ -476,11 +519,13 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     if is_main_process():
         remove_other_runs(checkpoints_root, run_dir)
     curves = Curves(live_dir)
-    warmup = None
-    if warming:
-        warmup_set = datasets[WARMUP_SPLIT].select_columns(["input_ids", "labels"])
-        model, warmup = warmup_phase(model, tokenizer, warmup_set, params, precision, cuda,
-                                     run_dir, curves, callbacks)
+    early: dict[str, Phase] = {}
+    for name, epochs_key in EARLY_PHASES:
+        if params[epochs_key] > 0:
+            phase_set = early_phase_rows(name, datasets, params, tokenizer.eos_token_id)
+            model, early[name] = early_phase(
+                name, model, tokenizer, phase_set, params[epochs_key], params, precision, cuda,
+                run_dir, curves, sum(p.steps for p in early.values()), callbacks)
 
     resume = last_checkpoint(run_dir)
     best = params["best_metric"]
@@ -496,7 +541,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         compute_metrics=_validation_metrics(rouge, tokenizer, list(validation["review_title"]),
                                             list(validation["language"]),
                                             list(validation["labels"])),
-        callbacks=[LiveCallback(curves, offset=warmup.steps if warmup else 0),
+        callbacks=[LiveCallback(curves, offset=sum(p.steps for p in early.values())),
                    throughput := Throughput(), *callbacks],
     )
     main = trainer.is_world_process_zero()
@@ -508,18 +553,20 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     state = trainer.state
     metrics = quality_metrics(state.log_history, state.global_step, best, params["epochs"],
                               train_set.num_rows, eval_set.num_rows)
-    if warmup is not None:
-        metrics["warmup"] = {"epochs": params["warmup_epochs"], "optimizer_steps": warmup.steps,
-                             "rows": warmup.rows, "final_train_loss": warmup.final_loss}
-    seconds = output.metrics["train_runtime"] + (warmup.seconds if warmup else 0.0)
-    tokens = throughput.tokens + (warmup.tokens if warmup else 0)
+    for name, epochs_key in EARLY_PHASES:
+        if name in early:
+            metrics[name] = {"epochs": params[epochs_key], "optimizer_steps": early[name].steps,
+                             "rows": early[name].rows, "final_train_loss": early[name].final_loss}
+    seconds = output.metrics["train_runtime"] + sum(p.seconds for p in early.values())
+    tokens = throughput.tokens + sum(p.tokens for p in early.values())
     speed = {
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "processes": trainer.args.world_size,
         "precision": precision,
         "cpu_threads": 0 if cuda else torch.get_num_threads(),
         "resumed_from_step": int(resume.name.removeprefix("checkpoint-")) if resume else 0,
-        "warmup_seconds": round(warmup.seconds, 2) if warmup else 0.0,
+        **{f"{name}_seconds": round(early[name].seconds, 2) if name in early else 0.0
+           for name, _ in EARLY_PHASES},
         "train_seconds": round(seconds, 2),
         "train_samples_per_second": round(output.metrics["train_samples_per_second"], 3),
         "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),

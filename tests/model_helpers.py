@@ -24,6 +24,7 @@ ROUGE = {"tokenizer": "multilingual", "stemmer": False, "bootstrap_samples": 20,
 TRAIN = {
     "learning_rate": 5e-3, "epochs": 2, "batch_size": 4, "gradient_accumulation_steps": 1,
     "weight_decay": 0.0, "lr_warmup": 0.0, "scheduler": "linear", "label_smoothing": 0.0,
+    "pretrain_epochs": 0, "pretrain_input_tokens": 16, "pretrain_target_tokens": 4,
     "warmup_epochs": 0, "seed": 0, "precision": "auto",
     "sampler": "random", "best_metric": "rougeL", "eval_batch_size": 8, "eval_num_beams": 1,
     "eval_max_new_tokens": 8, "logging_steps": 1, "cpu_threads": 1,

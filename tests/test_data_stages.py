@@ -68,6 +68,21 @@ def test_download_accepts_integer_stars_and_drops_empty_text(tmp_path):
     assert report["dropped_rows"] == {"empty_review_body": 2, "empty_review_title": 1}
 
 
+def test_download_blank_text_is_any_unicode_whitespace_and_padded_stars_parse(tmp_path):
+    rows = [review("en", i) for i in range(7)]
+    rows[0]["review_body"] = " \u3000\u00a0\t"      # blank: Unicode spaces only
+    rows[1]["review_body"] = "  leading spaces"       # not blank
+    rows[2]["review_title"] = ""                      # blank: empty
+    rows[3]["review_title"] = "\u2003x"               # not blank: a space, then a letter
+    rows[4]["stars"] = " 3 "
+    write_jsonl(tmp_path / "dataset_en_train.json", rows)
+    tables, report = download(str(tmp_path), ["en"])
+    assert tables["train"]["review_id"].to_pylist() == ["t-en-1", "t-en-3", "t-en-4",
+                                                        "t-en-5", "t-en-6"]
+    assert tables["train"]["stars"].to_pylist()[2] == 3
+    assert report["dropped_rows"] == {"empty_review_body": 1, "empty_review_title": 1}
+
+
 def test_download_counts_duplicate_review_ids(tmp_path):
     write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2)])
     write_jsonl(tmp_path / "dataset_en_dev.json", [review("en", 1)])

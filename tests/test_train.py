@@ -23,6 +23,7 @@ from stages.train import (
     SPEC,
     NonFiniteLossError,
     last_checkpoint,
+    lead_pairs,
     resolve_precision,
     train_model,
 )
@@ -114,7 +115,7 @@ class StopAt(TrainerCallback):
         self.phase = phase
 
     def on_step_end(self, args, state, control, **kwargs):
-        phase = "warmup" if args.eval_strategy == "no" else "books"
+        phase = Path(args.output_dir).name if args.eval_strategy == "no" else "books"
         if state.global_step == self.step and phase == self.phase:
             raise KeyboardInterrupt
 
@@ -257,3 +258,40 @@ def test_warmup_without_a_warmup_split_names_the_params(tmp_path, inputs):
     with pytest.raises(UserError, match="train.warmup_epochs is 1, but .* no warmup split.*"
                                         "filter_books.warmup_categories"):
         run(tmp_path, inputs, {**TRAIN, "warmup_epochs": 1})
+
+
+def test_lead_pairs_copy_the_opening_of_each_review():
+    pairs = lead_pairs([[5, 6, 7, 8, 9, 1], [5, 1], [1], [4, 4]], input_tokens=4,
+                       target_tokens=2, eos_token_id=1)
+    assert pairs == {"input_ids": [[5, 6, 7, 1], [5, 1], [4, 4, 1]],
+                     "labels": [[5, 6, 1], [5, 1], [4, 4, 1]]}
+
+
+def test_pretrain_then_warmup_then_books_with_joined_curves(tmp_path, warmup_inputs):
+    # pretrain: 16 train + 12 warmup reviews in batches of 4: 7 steps; warmup: 3; books: 4
+    params = {**TRAIN, "pretrain_epochs": 1, "warmup_epochs": 1, "epochs": 1}
+    result = run(tmp_path, warmup_inputs, params)
+    assert {k: result.metrics["pretrain"][k] for k in ("optimizer_steps", "rows")} == \
+        {"optimizer_steps": 7, "rows": 28}
+    assert result.metrics["warmup"]["optimizer_steps"] == 3
+    assert result.metrics["optimizer_steps"] == 4
+    live = tmp_path / "out" / "live"
+    assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 15))
+    assert [step for step, _ in curve(live, "eval/rouge1")] == [14]
+    assert result.speed["pretrain_seconds"] > 0 and result.speed["warmup_seconds"] > 0
+
+
+def test_run_interrupted_in_the_pretrain_phase_resumes_to_the_same_model(tmp_path, inputs,
+                                                                         monkeypatch):
+    monkeypatch.setattr("stages.train.WARMUP_SAVE_STEPS", 2)
+    params = {**TRAIN, "pretrain_epochs": 2}  # 16 reviews, batches of 4: 8 steps
+    whole = run(tmp_path, inputs, params, name="whole")
+    assert whole.metrics["pretrain"]["optimizer_steps"] == 8
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, inputs, params, name="resumed", callbacks=[StopAt(5, "pretrain")])
+    resumed = run(tmp_path, inputs, params, name="resumed")
+    assert resumed.metrics == whole.metrics
+    assert (curve(tmp_path / "resumed" / "live", "train/loss")
+            == curve(tmp_path / "whole" / "live", "train/loss"))
+    assert ((tmp_path / "resumed" / "model" / "model.safetensors").read_bytes()
+            == (tmp_path / "whole" / "model" / "model.safetensors").read_bytes())

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
@@ -172,11 +173,7 @@ def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]
     dropped = {}
     keep = None
     for column in TEXT_COLUMNS:
-        # Empty or whitespace only: the rows whose text strips to "", without
-        # copying the text as utf8_trim_whitespace would (both use Unicode's spaces).
-        text = table[column]
-        blank = pc.fill_null(pc.or_(pc.equal(pc.binary_length(text), 0),
-                                    pc.utf8_is_space(text)), True)
+        blank = _blank(table[column])
         dropped[f"empty_{column}"] = pc.sum(blank).as_py() or 0
         keep = pc.invert(blank) if keep is None else pc.and_(keep, pc.invert(blank))
     if any(dropped.values()):
@@ -186,11 +183,35 @@ def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]
     return table, dropped
 
 
+def _blank(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True where ``text`` is null, empty or whitespace only (Unicode's spaces).
+
+    Only texts that start with a space can be blank, so the full scan runs on those
+    few: scanning every review costs a tenth of a second per 400,000.
+    """
+    empty = pc.fill_null(pc.equal(pc.binary_length(text), 0), True)
+    starts_with_space = pc.fill_null(pc.utf8_is_space(pc.utf8_slice_codeunits(text, 0, 1)),
+                                     False)
+    candidates = pc.indices_nonzero(starts_with_space)
+    if len(candidates) == 0:
+        return empty
+    spaces_only = pc.utf8_is_space(pc.take(text, candidates))
+    blank_rows = pc.filter(candidates, pc.fill_null(spaces_only, False))
+    if len(blank_rows) == 0:
+        return empty
+    mask = np.zeros(len(text), dtype=bool)
+    mask[blank_rows.to_numpy()] = True
+    return pc.or_(empty, pa.chunked_array([pa.array(mask)]))
+
+
 def _parse_stars(path: Path, stars: pa.ChunkedArray) -> pa.ChunkedArray:
     """MARC's files hold stars as strings "1".."5"; the Hub version as integers."""
     try:
         if pa.types.is_string(stars.type) or pa.types.is_large_string(stars.type):
-            numbers = pc.cast(pc.utf8_trim_whitespace(stars), pa.int32())
+            try:  # MARC's "1".."5" cast as they are; trimming every value costs more
+                numbers = pc.cast(stars, pa.int32())
+            except pa.ArrowInvalid:
+                numbers = pc.cast(pc.utf8_trim_whitespace(stars), pa.int32())
         else:
             numbers = pc.cast(stars, pa.int32())
         valid = pc.and_(pc.greater_equal(numbers, 1), pc.less_equal(numbers, 5))
