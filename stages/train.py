@@ -31,6 +31,9 @@ import logging
 import math
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -91,6 +94,7 @@ SPEC: dict[str, Field] = {
     "eval_max_new_tokens": integer(minimum=1),
     "logging_steps": integer(minimum=1),
     "cpu_threads": integer(minimum=0),
+    "cpu_processes": integer(minimum=1),
 }
 
 #: Model types of the T5 family: pre-trained in bfloat16, they overflow in float16.
@@ -622,12 +626,51 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
+def launch_cpu_processes(processes: int, command: Sequence[str]) -> int:
+    """Run ``command`` as ``processes`` data-parallel processes on this machine's CPU.
+
+    Each gets the variables that ``torchrun`` sets (the Trainer then trains over
+    gloo, each process on its share of every batch); the exit status is the first
+    failing process's, after the others are stopped, or 0.
+    """
+    with socket.socket() as probe:  # a free port for the processes to meet on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    children = {}
+    for rank in range(processes):
+        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+               "WORLD_SIZE": str(processes), "RANK": str(rank), "LOCAL_RANK": str(rank),
+               "LOCAL_WORLD_SIZE": str(processes)}
+        child = subprocess.Popen(list(command), env=env)
+        children[child.pid] = child
+    status = 0
+    try:
+        while children:
+            pid, code = os.wait()  # the next process to end
+            if children.pop(pid, None) is None:
+                continue
+            code = os.waitstatus_to_exitcode(code)
+            if code != 0 and status == 0:
+                status = code if code > 0 else 128 - code
+                for other in children.values():
+                    other.terminate()
+    finally:
+        for child in children.values():
+            child.kill()
+    return status
+
+
 @stage_entry
 def main() -> None:
     params = load_params("train", SPEC)
     rouge_params = load_rouge_params()
     require_output(INPUT, "dataset_dict.json")
     require_output(BASE_MODEL, "config.json")
+    if (params["cpu_processes"] > 1 and "RANK" not in os.environ
+            and not torch.cuda.is_available()):
+        log.info("training in %d CPU processes", params["cpu_processes"])
+        sys.exit(launch_cpu_processes(params["cpu_processes"],
+                                      [sys.executable, "-m", "stages.train"]))
     result = train_model(params, rouge_params)
     if not result.main_process:
         return

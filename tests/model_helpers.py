@@ -28,6 +28,7 @@ TRAIN = {
     "warmup_epochs": 0, "seed": 0, "precision": "auto",
     "sampler": "random", "best_metric": "rougeL", "eval_batch_size": 8, "eval_num_beams": 1,
     "eval_max_new_tokens": 8, "logging_steps": 1, "cpu_threads": 1,
+    "cpu_processes": 1,
 }
 
 _EN = ["The story is slow but the end is great.", "A fun book for children, with nice art.",

@@ -23,6 +23,7 @@ from stages.train import (
     SPEC,
     NonFiniteLossError,
     last_checkpoint,
+    launch_cpu_processes,
     lead_pairs,
     resolve_precision,
     train_model,
@@ -185,29 +186,45 @@ def test_fp16_is_refused_before_training(tmp_path, inputs):
     assert not (tmp_path / "out").exists()
 
 
-def test_data_parallel_run_under_accelerate_launch(tmp_path):
-    """Two CPU processes (gloo) share the batches; one model and one set of metrics."""
-    project = copy_project(tmp_path / "project")
-    make_inputs(project)
-    set_params(project, train={**TRAIN, "batch_size": 2}, rouge=ROUGE)
+def test_data_parallel_runs_under_accelerate_launch_and_with_cpu_processes(tmp_path):
+    """Two CPU processes (gloo) share the batches; one model and one set of metrics, the
+    same whether accelerate starts them or the stage itself (train.cpu_processes)."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     # On CPUs, --multi_gpu is what makes accelerate start the processes (torchrun);
     # the Trainer then sets them up with gloo.
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-               "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "-m", "stages.train"]
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((project / "metrics" / "train.json").read_text())
-    speed = json.loads((project / "metrics" / "train_speed.json").read_text())
-    # 16 rows, 2 per process and step, 2 processes: 4 steps an epoch.
-    assert metrics["optimizer_steps"] == 8
-    assert speed["processes"] == 2
-    assert (project / "data" / "train" / "model" / "model.safetensors").is_file()
-    assert [p.name for p in (project / "data" / "train").iterdir()] == ["model"]
-    assert not any((project / "checkpoints" / "train").iterdir())
-    assert len(curve(project / "dvclive" / "train", "train/loss")) == 8
+    launchers = {
+        "accelerate": ({}, [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                            "--num_processes", "2", "--num_machines", "1",
+                            "--mixed_precision", "no", "--dynamo_backend", "no",
+                            "-m", "stages.train"]),
+        "cpu_processes": ({"cpu_processes": 2}, [sys.executable, "-m", "stages.train"]),
+    }
+    results = {}
+    for name, (extra, command) in launchers.items():
+        project = copy_project(tmp_path / name)
+        make_inputs(project)
+        set_params(project, train={**TRAIN, "batch_size": 2, **extra}, rouge=ROUGE)
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        metrics = json.loads((project / "metrics" / "train.json").read_text())
+        speed = json.loads((project / "metrics" / "train_speed.json").read_text())
+        # 16 rows, 2 per process and step, 2 processes: 4 steps an epoch.
+        assert metrics["optimizer_steps"] == 8
+        assert speed["processes"] == 2
+        model = project / "data" / "train" / "model" / "model.safetensors"
+        assert [p.name for p in (project / "data" / "train").iterdir()] == ["model"]
+        assert not any((project / "checkpoints" / "train").iterdir())
+        assert len(curve(project / "dvclive" / "train", "train/loss")) == 8
+        results[name] = (metrics, model.read_bytes())
+    assert results["accelerate"] == results["cpu_processes"]
+
+
+def test_cpu_processes_stop_together_when_one_fails():
+    # Rank 1 fails at once; rank 0 would wait for a signal forever.
+    script = ("import os, signal, sys\n"
+              "sys.exit(3) if os.environ['RANK'] == '1' else signal.pause()")
+    assert launch_cpu_processes(2, [sys.executable, "-c", script]) == 3
 
 
 @pytest.fixture
