@@ -74,6 +74,7 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_s
 
 SPEC: dict[str, Field] = {
     "pretrain_epochs": number(0),
+    "pretrain_learning_rate": number(0, exclusive=True),
     "pretrain_input_tokens": integer(minimum=1),
     "pretrain_target_tokens": integer(minimum=1),
     "warmup_epochs": number(0),
@@ -423,6 +424,8 @@ def early_phase(name: str, model, tokenizer, train_set, epochs: float,
         return model, phase
 
     resume = last_checkpoint(folder)
+    if name == "pretrain":
+        params = {**params, "learning_rate": params["pretrain_learning_rate"]}
     args = _arguments(params, folder, precision, cuda, epochs, validate=False)
     trainer = CheckedTrainer(
         model=model, args=args, train_dataset=train_set, processing_class=tokenizer,
@@ -549,6 +552,8 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                    throughput := Throughput(), *callbacks],
     )
     main = trainer.is_world_process_zero()
+    # After early phases, validate the model they made too: the books phase has to beat it.
+    start = trainer.evaluate() if early else None
     if resume is not None:
         log.info("resuming from %s", resume)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -557,6 +562,17 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     state = trainer.state
     metrics = quality_metrics(state.log_history, state.global_step, best, params["epochs"],
                               train_set.num_rows, eval_set.num_rows)
+    kept = "books"
+    if start is not None:
+        metrics["books_start_validation"] = validation_scores(start)
+        before, after = start[f"eval_{best}"], metrics["best_validation"][best]
+        if (after < before) if best != "loss" else (after > before):
+            kept = list(early)[-1]
+            metrics["best_epoch"], metrics["best_step"] = 0, 0
+            metrics["best_validation"] = metrics["books_start_validation"]
+            log.warning("no books epoch beat the model of the %s phase on validation %s "
+                        "(%.4g against %.4g): keeping that model", kept, best, after, before)
+    metrics["kept"] = kept
     for name, epochs_key in EARLY_PHASES:
         if name in early:
             metrics[name] = {"epochs": params[epochs_key], "optimizer_steps": early[name].steps,
@@ -575,8 +591,11 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         "train_samples_per_second": round(output.metrics["train_samples_per_second"], 3),
         "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
     }
-    if main:
+    if main and kept == "books":
         save_trained(trainer, tokenizer, output_dir)
+    elif main:
+        with atomic_path(output_dir) as tmp:
+            shutil.copytree(run_dir / kept / "model", tmp, dirs_exist_ok=True)
     trainer.accelerator.wait_for_everyone()
     if main:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -602,10 +621,7 @@ def quality_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metri
     # The Trainer keeps the first epoch among equals, as max() does.
     best = max(evals, key=lambda entry: sign * entry[key]) if evals else None
 
-    def scores(entry: Mapping[str, Any]) -> dict[str, float]:
-        return {name: _round(entry[f"eval_{name}"])
-                for name in ("loss", *ROUGE_TYPES, "gen_len") if f"eval_{name}" in entry}
-
+    scores = validation_scores
     return {
         "epochs": epochs,
         "optimizer_steps": steps,
@@ -618,6 +634,12 @@ def quality_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metri
         "best_validation": scores(best) if best else {},
         "last_validation": scores(evals[-1]) if evals else {},
     }
+
+
+def validation_scores(entry: Mapping[str, Any]) -> dict[str, float]:
+    """Loss, ROUGE and generated length of one validation (a Trainer log entry)."""
+    return {name: _round(entry[f"eval_{name}"])
+            for name in ("loss", *ROUGE_TYPES, "gen_len") if f"eval_{name}" in entry}
 
 
 def _round(value: float) -> float:

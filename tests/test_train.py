@@ -246,8 +246,8 @@ def test_warmup_phase_comes_first_and_its_curves_join_the_books_phase(tmp_path, 
     # Each phase has its own linear schedule: the rate drops, then starts high again.
     rates = [rate for _, rate in curve(live, "train/learning_rate")]
     assert rates[6] > rates[5] and rates[5] < rates[0]
-    # Validation only in the books phase, once an epoch.
-    assert [step for step, _ in curve(live, "eval/rouge1")] == [10, 14]
+    # No validation while warming up; then where the books phase starts and once an epoch.
+    assert [step for step, _ in curve(live, "eval/rouge1")] == [6, 10, 14]
     plain = run(tmp_path, warmup_inputs, TRAIN, name="plain")
     assert "warmup" not in plain.metrics
     assert ((tmp_path / "out" / "model" / "model.safetensors").read_bytes()
@@ -294,8 +294,32 @@ def test_pretrain_then_warmup_then_books_with_joined_curves(tmp_path, warmup_inp
     assert result.metrics["optimizer_steps"] == 4
     live = tmp_path / "out" / "live"
     assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 15))
-    assert [step for step, _ in curve(live, "eval/rouge1")] == [14]
+    # Validation of the early phases' model where the books phase starts, then each epoch.
+    assert [step for step, _ in curve(live, "eval/rouge1")] == [10, 14]
+    assert set(result.metrics["books_start_validation"]) == set(result.metrics["best_validation"])
     assert result.speed["pretrain_seconds"] > 0 and result.speed["warmup_seconds"] > 0
+
+
+def test_books_phase_that_does_worse_than_the_early_phases_is_not_kept(tmp_path, inputs):
+    # A learning rate this high wrecks the model in the books phase: its validation loss
+    # ends above the pretrained model's, so that model is the one saved.
+    params = {**TRAIN, "pretrain_epochs": 2, "learning_rate": 2.0, "best_metric": "loss",
+              "epochs": 1}
+    wrecked = run(tmp_path, inputs, params, name="wrecked")
+    metrics = wrecked.metrics
+    assert metrics["kept"] == "pretrain" and metrics["best_epoch"] == 0
+    assert metrics["last_validation"]["loss"] > metrics["books_start_validation"]["loss"]
+    assert metrics["best_validation"] == metrics["books_start_validation"]
+    # Another wrecking rate keeps the same pretrained model, byte for byte.
+    other = run(tmp_path, inputs, {**params, "learning_rate": 3.0}, name="other")
+    assert other.metrics["kept"] == "pretrain"
+    assert ((tmp_path / "wrecked" / "model" / "model.safetensors").read_bytes()
+            == (tmp_path / "other" / "model" / "model.safetensors").read_bytes())
+    # A books phase that helps is kept.
+    helped = run(tmp_path, inputs, {**params, "learning_rate": 5e-3, "epochs": 3}, name="ok")
+    assert helped.metrics["kept"] == "books"
+    assert (helped.metrics["best_validation"]["loss"]
+            < helped.metrics["books_start_validation"]["loss"])
 
 
 def test_run_interrupted_in_the_pretrain_phase_resumes_to_the_same_model(tmp_path, inputs,
