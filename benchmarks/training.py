@@ -4,7 +4,8 @@ Both sides train the same base model for one epoch over the same rows (the
 first rows of our tokenized train split) and are timed from the start of
 training to the end of the last optimizer step (evaluation and saving excluded):
 
-- ours: ``stages.train.train_model`` with params.yaml's train settings (epochs: 1);
+- ours: ``stages.train.train_model`` with params.yaml's train settings (epochs: 1, the
+  books phase only, in this one process);
 - ours, tuned: the same with the train stage's faster options (length-grouped
   batches, a larger batch), to show what the stage reaches by params alone;
 - reference: a plain ``Seq2SeqTrainer`` with the course's settings (batch 8,
@@ -59,7 +60,10 @@ def run_ours(params: dict[str, Any], data: Path, base_model: Path, work: Path) -
 
     clock = _clock()
     rouge_params = load_rouge_params(PARAMS)
-    train_model({**params, "epochs": 1}, rouge_params, data_dir=data, base_model_dir=base_model,
+    # The books phase's loop alone: the early phases (pretrain, warmup) run the same loop on
+    # other rows, and cpu_processes only applies when the stage starts itself (main()).
+    one_epoch = {**params, "epochs": 1, "pretrain_epochs": 0, "warmup_epochs": 0}
+    train_model(one_epoch, rouge_params, data_dir=data, base_model_dir=base_model,
                 output_dir=work / "model", checkpoints_root=work / "checkpoints",
                 live_dir=work / "dvclive", callbacks=[clock])
     return clock.end - clock.start

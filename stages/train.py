@@ -570,8 +570,9 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
             kept = list(early)[-1]
             metrics["best_epoch"], metrics["best_step"] = 0, 0
             metrics["best_validation"] = metrics["books_start_validation"]
-            log.warning("no books epoch beat the model of the %s phase on validation %s "
-                        "(%.4g against %.4g): keeping that model", kept, best, after, before)
+            if main:
+                log.warning("no books epoch beat the model of the %s phase on validation %s "
+                            "(%.4g against %.4g): keeping that model", kept, best, after, before)
     metrics["kept"] = kept
     for name, epochs_key in EARLY_PHASES:
         if name in early:
@@ -648,11 +649,12 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
-def launch_cpu_processes(processes: int, command: Sequence[str]) -> int:
+def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 1) -> int:
     """Run ``command`` as ``processes`` data-parallel processes on this machine's CPU.
 
     Each gets the variables that ``torchrun`` sets (the Trainer then trains over
-    gloo, each process on its share of every batch); the exit status is the first
+    gloo, each process on its share of every batch) and ``threads`` OpenMP threads
+    (0: the cores shared out); the exit status is the first
     failing process's, after the others are stopped, or 0.
     """
     with socket.socket() as probe:  # a free port for the processes to meet on
@@ -662,7 +664,8 @@ def launch_cpu_processes(processes: int, command: Sequence[str]) -> int:
     for rank in range(processes):
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                "WORLD_SIZE": str(processes), "RANK": str(rank), "LOCAL_RANK": str(rank),
-               "LOCAL_WORLD_SIZE": str(processes)}
+               "LOCAL_WORLD_SIZE": str(processes),
+               "OMP_NUM_THREADS": str(threads or max(1, (os.cpu_count() or 1) // processes))}
         child = subprocess.Popen(list(command), env=env)
         children[child.pid] = child
     status = 0
@@ -692,7 +695,10 @@ def main() -> None:
             and not torch.cuda.is_available()):
         log.info("training in %d CPU processes", params["cpu_processes"])
         sys.exit(launch_cpu_processes(params["cpu_processes"],
-                                      [sys.executable, "-m", "stages.train"]))
+                                      [sys.executable, "-m", "stages.train"],
+                                      params["cpu_threads"]))
+    if not is_main_process():  # the main process reports; the others only warn
+        logging.getLogger().setLevel(logging.WARNING)
     result = train_model(params, rouge_params)
     if not result.main_process:
         return
