@@ -308,3 +308,17 @@ def test_download_ignores_extra_columns_and_keeps_odd_text(tmp_path, caplog):
     assert len(train["review_title"].to_pylist()[1]) == 100_000
     assert "\x07bell" in train["review_body"].to_pylist()[2]
     assert "ignoring extra column(s) extra_field, helpful_votes" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["chunks", "sliced", "large_string"])
+def test_blank_texts_found_from_the_arrow_buffers(kind):
+    from stages.lib.marc import _blank
+
+    texts = ["", " ", "\u3000\u00a0", "x", " x", "\u2003x", None, "é", "\u0085", "  \t\n"]
+    expected = [True, True, True, False, False, False, True, False, True, True]
+    arrays = {
+        "chunks": pa.chunked_array([pa.array(texts[:4]), pa.array(texts[4:])]),
+        "sliced": pa.chunked_array([pa.array(["padding"] + texts).slice(1)]),
+        "large_string": pa.chunked_array([pa.array(texts, type=pa.large_string())]),
+    }
+    assert _blank(arrays[kind]).to_pylist() == expected
