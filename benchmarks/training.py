@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -234,8 +233,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
+    from stages.train import is_main_process
+
     seconds = run_ours(json.loads(args.params), args.data, args.base_model, args.work)
-    if os.environ.get("RANK", "0") == "0":
+    if is_main_process():
         args.result.write_text(json.dumps({"seconds": seconds}))
 
 

@@ -25,6 +25,7 @@ times, which vary) and the training curves in ``dvclive/train`` (DVCLive).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -35,7 +36,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,9 @@ T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
 #: Optimizer steps between the checkpoints of the unvalidated phases (pretrain, warmup), which
 #: run for many steps without an epoch's checkpoint to resume from.
 WARMUP_SAVE_STEPS = 500
-#: The phases before the books, in order: (name, params key of its epochs).
-EARLY_PHASES = (("pretrain", "pretrain_epochs"), ("warmup", "warmup_epochs"))
+#: The phases before the books, in order: (name, params keys of its epochs and learning rate).
+EARLY_PHASES = (("pretrain", "pretrain_epochs", "pretrain_learning_rate"),
+                ("warmup", "warmup_epochs", "learning_rate"))
 
 #: Keys of the Trainer's logs that are not training curves (times, speeds, totals).
 _NOT_CURVES = ("runtime", "per_second", "flos", "num_input_tokens_seen", "epoch", "step")
@@ -400,15 +402,16 @@ def _final_loss(history: Sequence[Mapping[str, Any]]) -> float | None:
     return _round(losses[-1]) if losses else None
 
 
-def early_phase(name: str, model, tokenizer, train_set, epochs: float,
+def early_phase(name: str, model, tokenizer, rows: Callable[[], Dataset], epochs: float,
                 params: Mapping[str, Any], precision: str, cuda: bool, run_dir: Path,
                 curves: Curves, offset: int,
                 callbacks: Sequence[TrainerCallback]) -> tuple[Any, Phase]:
-    """Train on ``train_set`` for ``epochs`` without validating; return the model and a report.
+    """Train on ``rows()`` for ``epochs`` without validating; return the model and a report.
 
     ``name``: pretrain or warmup. The result is kept in ``run_dir/<name>/model``
-    until the whole run ends, so a run interrupted later does not redo the phase.
-    ``offset``: optimizer steps of the phases before this one (for the curves).
+    until the whole run ends, so a run interrupted later does not redo the phase (nor
+    build its rows). ``offset``: optimizer steps of the phases before this one (for
+    the curves). ``params``: the train params, with this phase's learning rate.
     """
     folder = run_dir / name
     done = folder / "model"
@@ -423,9 +426,8 @@ def early_phase(name: str, model, tokenizer, train_set, epochs: float,
         model, _ = load_model(done, device="cpu")
         return model, phase
 
+    train_set = rows()
     resume = last_checkpoint(folder)
-    if name == "pretrain":
-        params = {**params, "learning_rate": params["pretrain_learning_rate"]}
     args = _arguments(params, folder, precision, cuda, epochs, validate=False)
     trainer = CheckedTrainer(
         model=model, args=args, train_dataset=train_set, processing_class=tokenizer,
@@ -527,12 +529,15 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         remove_other_runs(checkpoints_root, run_dir)
     curves = Curves(live_dir)
     early: dict[str, Phase] = {}
-    for name, epochs_key in EARLY_PHASES:
+    for name, epochs_key, rate_key in EARLY_PHASES:
         if params[epochs_key] > 0:
-            phase_set = early_phase_rows(name, datasets, params, tokenizer.eos_token_id)
             model, early[name] = early_phase(
-                name, model, tokenizer, phase_set, params[epochs_key], params, precision, cuda,
-                run_dir, curves, sum(p.steps for p in early.values()), callbacks)
+                name, model, tokenizer,
+                functools.partial(early_phase_rows, name, datasets, params,
+                                  tokenizer.eos_token_id),
+                params[epochs_key], {**params, "learning_rate": params[rate_key]}, precision,
+                cuda, run_dir, curves, sum(p.steps for p in early.values()), callbacks)
+    early_steps = sum(p.steps for p in early.values())
 
     resume = last_checkpoint(run_dir)
     best = params["best_metric"]
@@ -548,7 +553,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         compute_metrics=_validation_metrics(rouge, tokenizer, list(validation["review_title"]),
                                             list(validation["language"]),
                                             list(validation["labels"])),
-        callbacks=[LiveCallback(curves, offset=sum(p.steps for p in early.values())),
+        callbacks=[LiveCallback(curves, offset=early_steps),
                    throughput := Throughput(), *callbacks],
     )
     main = trainer.is_world_process_zero()
@@ -574,7 +579,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                 log.warning("no books epoch beat the model of the %s phase on validation %s "
                             "(%.4g against %.4g): keeping that model", kept, best, after, before)
     metrics["kept"] = kept
-    for name, epochs_key in EARLY_PHASES:
+    for name, epochs_key, _ in EARLY_PHASES:
         if name in early:
             metrics[name] = {"epochs": params[epochs_key], "optimizer_steps": early[name].steps,
                              "rows": early[name].rows, "final_train_loss": early[name].final_loss}
@@ -587,7 +592,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         "cpu_threads": 0 if cuda else torch.get_num_threads(),
         "resumed_from_step": int(resume.name.removeprefix("checkpoint-")) if resume else 0,
         **{f"{name}_seconds": round(early[name].seconds, 2) if name in early else 0.0
-           for name, _ in EARLY_PHASES},
+           for name, *_ in EARLY_PHASES},
         "train_seconds": round(seconds, 2),
         "train_samples_per_second": round(output.metrics["train_samples_per_second"], 3),
         "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
