@@ -124,7 +124,15 @@ def run_course(source: Path, languages: list[str]
 
 def child(side: str, source: Path, languages: list[str], work: Path) -> dict[str, Any]:
     """One measured run in this process: wall time of the work and peak RSS."""
-    import datasets  # noqa: F401  (both sides import it; not part of the timed work)
+    # Imports are not part of the timed work: the course's library, and for ours the
+    # stage modules (the course's code has none to import).
+    import datasets  # noqa: F401
+    if side == "ours":
+        import stages.concat_shuffle  # noqa: F401
+        import stages.download  # noqa: F401
+        import stages.drop_short_titles  # noqa: F401
+        import stages.filter_books  # noqa: F401
+        import stages.lib.data  # noqa: F401
 
     base_rss = peak_rss_mb()
     start = time.perf_counter()

@@ -106,7 +106,7 @@ def test_duplicate_ids_across_splits_and_chunks():
     tables = {"train": pa.table({"review_id": ids}),
               "validation": pa.table({"review_id": pa.array(["b", "c"])})}
     # As len - count_distinct, which ignores nulls: a and b repeat once, and both nulls count.
-    assert duplicate_ids(tables) == 4
+    assert duplicate_ids(tables.values()) == 4
 
 
 def test_download_keeps_unicode_text_intact(tmp_path):
@@ -322,3 +322,18 @@ def test_blank_texts_found_from_the_arrow_buffers(kind):
         "large_string": pa.chunked_array([pa.array(texts, type=pa.large_string())]),
     }
     assert _blank(arrays[kind]).to_pylist() == expected
+
+
+@pytest.mark.parametrize("kind", ["string", "sliced", "large_string"])
+def test_distinct_count_groups_ids_by_their_ending(monkeypatch, kind):
+    import stages.download
+
+    rng = np.random.default_rng(0)
+    numbers = rng.integers(0, 40_000, size=60_000)  # about 12,000 repeat
+    ids = [f"en_{n:07d}" if n % 7 else f"x{n}" * (n % 5) for n in numbers]  # some empty
+    expected = len(set(ids))
+    array = {"string": pa.array(ids), "sliced": pa.array(["pad"] + ids + ["pad"]).slice(1, 60_000),
+             "large_string": pa.array(ids, type=pa.large_string())}[kind]
+    monkeypatch.setattr(stages.download, "_GROUPED_DISTINCT_ROWS", 1_000)
+    assert stages.download.distinct_count(array) == expected
+    assert duplicate_ids([pa.table({"review_id": array})]) == 60_000 - expected

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import DatasetInfo, Features
@@ -68,10 +70,20 @@ def _write_arrow_stream(table: pa.Table, schema: pa.Schema, path: Path) -> None:
     Windows of a fixed row count make the file's bytes depend on the rows only,
     not on how the table happened to be chunked in memory.
     """
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-        for start in range(0, table.num_rows, WRITE_BATCH_ROWS):
-            # combine_chunks copies only windows that straddle two chunks.
-            writer.write_table(table.slice(start, WRITE_BATCH_ROWS).combine_chunks())
+    windows = [table.slice(start, WRITE_BATCH_ROWS)
+               for start in range(0, table.num_rows, WRITE_BATCH_ROWS)]
+    with (ThreadPoolExecutor(1) as joiner, pa.OSFile(str(path), "wb") as sink,
+          pa.ipc.new_stream(sink, schema) as writer):
+        # combine_chunks copies only windows that straddle two chunks; the next window
+        # is joined while this one is written (both let go of the GIL).
+        pending = None
+        for window in windows:
+            joined = joiner.submit(window.combine_chunks)
+            if pending is not None:
+                writer.write_table(pending.result())
+            pending = joined
+        if pending is not None:
+            writer.write_table(pending.result())
 
 
 def save_splits(tables: Mapping[str, pa.Table], path: str | Path, fingerprint: str) -> None:
@@ -137,6 +149,17 @@ def load_fingerprint(path: str | Path) -> str:
     for state in sorted(Path(path).glob("*/state.json")):
         parts.append((state.parent.name, json.loads(state.read_text())["_fingerprint"]))
     return content_fingerprint(parts)
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (one more than its rows) and bytes, as numpy views."""
+    offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    _, offsets_buffer, data_buffer = strings.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
+        strings.offset:strings.offset + len(strings) + 1]
+    data = (np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None
+            else np.zeros(0, dtype=np.uint8))
+    return offsets, data
 
 
 def word_counts(strings: pa.Array | pa.ChunkedArray) -> pa.Array:

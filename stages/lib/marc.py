@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA
+from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA, string_buffers
 from stages.lib.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -122,27 +122,37 @@ def _line_of_row(path: Path, row: int) -> int:
     return row + 1
 
 
-def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]:
-    """Read one MARC JSON Lines file; return the table (MARC_SCHEMA) and drop counts.
-
-    Rows whose review body or title is null or blank are dropped and counted: they
-    cannot be used to learn or score a title.
-    """
+def parse_marc_file(path: Path) -> pa.Table:
+    """Parse one MARC JSON Lines file as it is: the columns found, text not yet checked."""
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty: expected MARC reviews, one JSON object per line.")
-    table = None
     fast_read = pa_json.ReadOptions(block_size=_FAST_BLOCK, use_threads=pa.cpu_count() > 1)
     for read_options, parse_options in ((fast_read, _FAST_PARSE),
                                         (_GENERAL_READ, _GENERAL_PARSE)):
         try:
             with pa.input_stream(str(path), compression="detect") as stream:
-                table = pa_json.read_json(stream, read_options=read_options,
-                                          parse_options=parse_options)
-            _validate(table)  # catches text that is not UTF-8
-            break
+                return pa_json.read_json(stream, read_options=read_options,
+                                         parse_options=parse_options)
         except (pa.ArrowInvalid, OSError, EOFError):
-            table = None
-    if table is None:
+            pass
+    return _read_with_python(path)
+
+
+def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]:
+    """Read one MARC JSON Lines file; return the table (MARC_SCHEMA) and drop counts."""
+    return check_marc_table(path, parse_marc_file(path), language)
+
+
+def check_marc_table(path: Path, table: pa.Table, language: str
+                     ) -> tuple[pa.Table, dict[str, int]]:
+    """Check a parsed MARC file; return it as MARC_SCHEMA and the drop counts.
+
+    Rows whose review body or title is null or blank are dropped and counted: they
+    cannot be used to learn or score a title.
+    """
+    try:
+        _validate(table)
+    except pa.ArrowInvalid:  # text that is not UTF-8: the line by line reader names the line
         table = _read_with_python(path)
 
     present = set(table.column_names)
@@ -202,22 +212,19 @@ def _validate(table: pa.Table) -> None:
 #: First bytes of the UTF-8 encodings of Unicode's white space: ASCII's (tab to carriage
 #: return, space), and the lead bytes of U+0085, U+00A0 (C2), U+1680 (E1), U+2000-U+205F (E2)
 #: and U+3000 (E3). A text that starts with none of them is not blank.
-_SPACE_LEAD_BYTES = np.array([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0xC2, 0xE1, 0xE2, 0xE3],
-                             dtype=np.uint8)
+#: As a lookup table by byte value: one gather per text, where np.isin sorts.
+_SPACE_LEAD_BYTE = np.zeros(256, dtype=bool)
+_SPACE_LEAD_BYTE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0xC2, 0xE1, 0xE2, 0xE3]] = True
 
 
 def _may_start_with_space(chunk: pa.Array) -> np.ndarray:
     """Rows of a string array whose first byte may begin a white-space character."""
-    offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    _, offsets_buffer, data_buffer = chunk.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
-        chunk.offset:chunk.offset + len(chunk) + 1]
+    offsets, data = string_buffers(chunk)
     starts = offsets[:-1]
     filled = offsets[1:] > starts
     first = np.zeros(len(chunk), dtype=np.uint8)
-    if data_buffer is not None and filled.any():
-        first[filled] = np.frombuffer(data_buffer, dtype=np.uint8)[starts[filled]]
-    return filled & np.isin(first, _SPACE_LEAD_BYTES)
+    first[filled] = data[starts[filled]]
+    return filled & _SPACE_LEAD_BYTE[first]
 
 
 def _blank(text: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -225,21 +232,21 @@ def _blank(text: pa.ChunkedArray) -> pa.ChunkedArray:
 
     Only texts whose first byte may begin a space can be blank, so the full scan runs
     on those few (read from the Arrow buffers with numpy): scanning every review
-    costs a tenth of a second per 400,000.
+    costs a tenth of a second per 400,000. Chunk by chunk, because ``take`` on a
+    chunked array first joins its chunks: a copy of every review body.
     """
     empty = pc.fill_null(pc.equal(pc.binary_length(text), 0), True)
-    maybe = (np.concatenate([_may_start_with_space(chunk) for chunk in text.chunks])
-             if text.num_chunks else np.zeros(0, dtype=bool))
-    candidates = np.flatnonzero(maybe)
-    if len(candidates) == 0:
+    blank_chunks = []
+    for chunk in text.chunks:
+        candidates = np.flatnonzero(_may_start_with_space(chunk))
+        mask = np.zeros(len(chunk), dtype=bool)
+        if len(candidates):
+            spaces_only = pc.fill_null(pc.utf8_is_space(chunk.take(candidates)), False)
+            mask[candidates[spaces_only.to_numpy(zero_copy_only=False)]] = True
+        blank_chunks.append(mask)
+    if not any(mask.any() for mask in blank_chunks):
         return empty
-    spaces_only = pc.fill_null(pc.utf8_is_space(pc.take(text, candidates)), False)
-    blank_rows = candidates[spaces_only.to_numpy(zero_copy_only=False)]
-    if len(blank_rows) == 0:
-        return empty
-    mask = np.zeros(len(text), dtype=bool)
-    mask[blank_rows] = True
-    return pc.or_(empty, pa.chunked_array([pa.array(mask)]))
+    return pc.or_(empty, pa.chunked_array([pa.array(np.concatenate(blank_chunks))]))
 
 
 def _parse_stars(path: Path, stars: pa.ChunkedArray) -> pa.ChunkedArray:
