@@ -90,6 +90,17 @@ def test_download_counts_duplicate_review_ids(tmp_path):
     assert report["duplicate_review_ids"] == 1
 
 
+def test_download_counts_duplicates_among_the_files_rows_even_dropped_ones(tmp_path):
+    # The count describes the files: a repeated id is reported even when the repeat is
+    # dropped for its blank title.
+    write_jsonl(tmp_path / "dataset_en_train.json",
+                [review("en", 1), review("en", 2), review("en", 1, title=" ")])
+    tables, report = download(str(tmp_path), ["en"])
+    assert tables["train"]["review_id"].to_pylist() == ["t-en-1", "t-en-2"]
+    assert report["duplicate_review_ids"] == 1
+    assert report["dropped_rows"]["empty_review_title"] == 1
+
+
 def test_download_reads_a_line_longer_than_the_fast_parse_block(tmp_path):
     # The fast parse reads 4 MB blocks (a line may straddle one boundary, not two); a
     # 10 MB line falls back to the general parse's 32 MB blocks.
