@@ -152,6 +152,13 @@ def test_download_rejects_missing_column_and_bad_stars(tmp_path):
     write_jsonl(tmp_path / "dataset_en_train.json", [row])
     with pytest.raises(UserError, match="column product_category missing"):
         download(str(tmp_path), ["en"])
+    # Without review_id the duplicate count (in its own thread) fails too; the user sees
+    # the check's message, not that.
+    row = review("en", 1)
+    del row["review_id"]
+    write_jsonl(tmp_path / "dataset_en_train.json", [row])
+    with pytest.raises(UserError, match="column review_id missing"):
+        download(str(tmp_path), ["en"])
     write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2, stars="9")])
     with pytest.raises(UserError, match="line 2: stars is '9'"):
         download(str(tmp_path), ["en"])
@@ -340,7 +347,7 @@ def test_distinct_count_groups_ids_by_their_ending(monkeypatch, kind):
     import stages.download
 
     rng = np.random.default_rng(0)
-    numbers = rng.integers(0, 40_000, size=60_000)  # about 12,000 repeat
+    numbers = rng.integers(0, 40_000, size=60_000)  # half of them repeat an earlier one
     ids = [f"en_{n:07d}" if n % 7 else f"x{n}" * (n % 5) for n in numbers]  # some empty
     expected = len(set(ids))
     array = {"string": pa.array(ids), "sliced": pa.array(["pad"] + ids + ["pad"]).slice(1, 60_000),
