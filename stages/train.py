@@ -627,7 +627,6 @@ def quality_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metri
     # The Trainer keeps the first epoch among equals, as max() does.
     best = max(evals, key=lambda entry: sign * entry[key]) if evals else None
 
-    scores = validation_scores
     return {
         "epochs": epochs,
         "optimizer_steps": steps,
@@ -637,8 +636,8 @@ def quality_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metri
         "best_metric": best_metric,
         "best_epoch": int(round(best["epoch"])) if best else None,
         "best_step": best["step"] if best else None,
-        "best_validation": scores(best) if best else {},
-        "last_validation": scores(evals[-1]) if evals else {},
+        "best_validation": validation_scores(best) if best else {},
+        "last_validation": validation_scores(evals[-1]) if evals else {},
     }
 
 

@@ -138,11 +138,6 @@ def parse_marc_file(path: Path) -> pa.Table:
     return _read_with_python(path)
 
 
-def read_marc_file(path: Path, language: str) -> tuple[pa.Table, dict[str, int]]:
-    """Read one MARC JSON Lines file; return the table (MARC_SCHEMA) and drop counts."""
-    return check_marc_table(path, parse_marc_file(path), language)
-
-
 def check_marc_table(path: Path, table: pa.Table, language: str
                      ) -> tuple[pa.Table, dict[str, int]]:
     """Check a parsed MARC file; return it as MARC_SCHEMA and the drop counts.
