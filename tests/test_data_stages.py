@@ -23,6 +23,7 @@ from stages.lib.data import (
     word_counts,
 )
 from stages.lib.errors import UserError
+from stages.lib.marc import parse_marc_file
 from tests.conftest import make_marc_folder, review, write_jsonl
 
 
@@ -131,6 +132,7 @@ def test_download_keeps_unicode_text_intact(tmp_path):
     (b'{"review_id": "a"}\n{"review_id": \n', "line 2: malformed JSON"),
     (b"", "is empty"),
     ('{"review_id": "fácil"}\n'.encode("latin-1"), "line 1: not UTF-8"),
+    (b'{"review_id": "a", "review_body": {"text": "x"}}\n', "line 1: review_body is a JSON dict"),
 ])
 def test_download_names_file_and_line_of_bad_input(tmp_path, content, expected):
     (tmp_path / "dataset_en_train.json").write_bytes(content)
@@ -139,8 +141,48 @@ def test_download_names_file_and_line_of_bad_input(tmp_path, content, expected):
     assert "dataset_en_train.json" in str(caught.value)
 
 
+def many_reviews(count: int) -> bytes:
+    return "".join(json.dumps(review("en", i)) + "\n" for i in range(count)).encode()
+
+
+@pytest.mark.parametrize(("bad_line", "expected"), [
+    ('{"review_id": "fácil"}'.encode("latin-1"), "line 1801: not UTF-8"),
+    (b'{"review_id": "a", "stars": ', "line 1801: malformed JSON"),
+])
+def test_download_names_a_bad_line_past_the_first_ones(tmp_path, bad_line, expected):
+    # Only the first 64 KB are looked at before the fast parse; a bad line further on
+    # makes it fail, and the slower readers name the line.
+    lines = many_reviews(2000).splitlines()
+    lines[1800] = bad_line
+    (tmp_path / "dataset_en_train.json").write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(UserError, match=expected):
+        download(str(tmp_path), ["en"])
+
+
+def test_download_takes_numbers_and_extra_fields_past_the_first_lines(tmp_path):
+    rows = [review("en", i) for i in range(2000)]
+    rows[1500]["stars"] = 5
+    rows[1600]["helpful_votes"] = 3
+    write_jsonl(tmp_path / "dataset_en_train.json", rows)
+    tables, _ = download(str(tmp_path), ["en"])
+    train = tables["train"]
+    assert train.schema == MARC_SCHEMA
+    assert train["review_id"].to_pylist() == [r["review_id"] for r in rows]
+    assert train["stars"].to_pylist()[1499:1502] == [4, 5, 4]
+
+
+def test_parse_keeps_the_order_of_a_file_over_several_buffers(tmp_path):
+    # DuckDB parses 16 MB buffers on several threads; the rows keep the file's order.
+    rows = [review("en", i, body=f"Review {i}. " + "x" * (i % 600)) for i in range(60_000)]
+    path = write_jsonl(tmp_path / "dataset_en_train.json", rows)
+    parsed = parse_marc_file(path)
+    assert parsed["review_id"].num_chunks > 1
+    assert parsed["review_id"].to_pylist() == [r["review_id"] for r in rows]
+    assert parsed["review_body"].to_pylist() == [r["review_body"] for r in rows]
+
+
 def test_download_rejects_truncated_gzip(tmp_path):
-    data = "".join(json.dumps(review("en", i)) + "\n" for i in range(2000)).encode()
+    data = many_reviews(2000)
     (tmp_path / "dataset_en_train.json.gz").write_bytes(gzip.compress(data)[:-40])
     with pytest.raises(UserError, match="truncated or corrupt"):
         download(str(tmp_path), ["en"])
