@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 #: Libraries whose versions results.json records.
-LIBRARIES = ("torch", "transformers", "datasets", "pyarrow", "tokenizers", "accelerate", "dvc",
-             "numpy", "safetensors")
+LIBRARIES = ("torch", "transformers", "datasets", "pyarrow", "duckdb", "tokenizers", "accelerate",
+             "dvc", "numpy", "safetensors")
 
 Metrics = dict[str, float]
 
