@@ -171,6 +171,14 @@ def test_download_takes_numbers_and_extra_fields_past_the_first_lines(tmp_path):
     assert train["stars"].to_pylist()[1499:1502] == [4, 5, 4]
 
 
+def test_download_reads_only_the_named_file_in_a_folder_named_like_a_glob(tmp_path):
+    # DuckDB takes a path as a glob pattern; "x*/" would match the folder "xy/" as well.
+    write_jsonl(tmp_path / "x*" / "dataset_en_train.json", [review("en", 0), review("en", 1)])
+    write_jsonl(tmp_path / "xy" / "dataset_en_train.json", [review("en", 2)])
+    tables, _ = download(str(tmp_path / "x*"), ["en"])
+    assert tables["train"]["review_id"].to_pylist() == ["t-en-0", "t-en-1"]
+
+
 def test_parse_keeps_the_order_of_a_file_over_several_buffers(tmp_path):
     # DuckDB parses 16 MB buffers on several threads; the rows keep the file's order.
     rows = [review("en", i, body=f"Review {i}. " + "x" * (i % 600)) for i in range(60_000)]

@@ -61,7 +61,7 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def _read_with_python(path: Path) -> pa.Table:
-    """Slow path for files pyarrow rejects: name the bad line, or coerce mixed types.
+    """Slow path for files the parsers reject: name the bad line, or coerce mixed types.
 
     pyarrow refuses a column whose JSON type changes between lines (stars as 5 on
     one line and "5" on the next); such files are still valid MARC.
@@ -126,7 +126,8 @@ def parse_marc_file(path: Path) -> pa.Table:
     """
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty: expected MARC reviews, one JSON object per line.")
-    if _first_lines_fit_fast_parse(path):
+    # DuckDB reads a path as a glob pattern: one with *, ? or [ could read other files.
+    if not any(char in str(path) for char in "*?[") and _first_lines_fit_fast_parse(path):
         table = _parse_with_duckdb(path)
         if table is not None:
             return table
