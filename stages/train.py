@@ -42,10 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
 import torch
 from datasets import Dataset, load_from_disk
-from torch.utils.data import Sampler, SequentialSampler
+from torch.utils.data import SequentialSampler
 from transformers import (
     DataCollatorForSeq2Seq,
     EvalPrediction,
@@ -202,15 +201,6 @@ class CheckedTrainer(Seq2SeqTrainer):
     def _get_eval_sampler(self, eval_dataset):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
-    def _get_train_sampler(self, train_dataset=None):
-        dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if (self.args.train_sampling_strategy != "group_by_length"
-                or not isinstance(dataset, Dataset) or "labels" not in dataset.column_names):
-            return super()._get_train_sampler(train_dataset)
-        return ReviewAndTitleLengthSampler(
-            _list_lengths(dataset, "input_ids"), _list_lengths(dataset, "labels"),
-            self.args.train_batch_size * self.args.gradient_accumulation_steps)
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # With several processes the Trainer multiplies each process's loss by their number
         # (so that averaging the gradients gives the mean over all tokens) and logs that
@@ -265,69 +255,6 @@ class Curves:
         if self.live is not None:
             self.live.end()
             self.live = None
-
-
-def _list_lengths(dataset: Dataset, column: str) -> list[int]:
-    # Through the arrow format, so a selected or filtered dataset gives its own rows' lengths.
-    return pc.list_value_length(dataset.with_format("arrow")[column]).to_pylist()
-
-
-#: Batches per slice of a megabatch in :func:`length_grouped_order`.
-_SLICE_BATCHES = 4
-
-
-def length_grouped_order(review_lengths: Sequence[int], title_lengths: Sequence[int],
-                         batch_size: int, generator: torch.Generator | None = None) -> list[int]:
-    """Row order whose batches hold reviews of like length and titles of like length.
-
-    transformers' ``group_by_length`` sorts by review length only, so one batch holds
-    titles of 3 and of 30 tokens, and the decoder (the dearer half of a T5 per token,
-    with its output layer) runs on more than twice as many positions as there are title
-    tokens. Here, as there: a random permutation cut into megabatches of up to 50
-    batches; each megabatch is sorted by title length, cut into slices of four batches,
-    and each slice sorted by review length. The batch with the most padded tokens comes
-    first, so a batch too large for memory fails at once.
-    """
-    rows = len(review_lengths)
-    multiple = max(1, min(rows // (batch_size * 4), 50))
-    megabatch = multiple * batch_size
-    permutation = torch.randperm(rows, generator=generator).tolist()
-    order: list[int] = []
-    for start in range(0, rows, megabatch):
-        by_title = sorted(permutation[start:start + megabatch],
-                          key=lambda row: (title_lengths[row], review_lengths[row]), reverse=True)
-        for cut in range(0, len(by_title), _SLICE_BATCHES * batch_size):
-            order += sorted(by_title[cut:cut + _SLICE_BATCHES * batch_size],
-                            key=lambda row: (review_lengths[row], title_lengths[row]),
-                            reverse=True)
-    batches = [order[i:i + batch_size] for i in range(0, rows, batch_size)]
-    if batches:
-        largest = max(range(len(batches)), key=lambda b: len(batches[b]) * (
-            max(review_lengths[r] for r in batches[b])
-            + max(title_lengths[r] for r in batches[b])))
-        batches[0], batches[largest] = batches[largest], batches[0]
-    return [row for batch in batches for row in batch]
-
-
-class ReviewAndTitleLengthSampler(Sampler[int]):
-    """``sampler: group_by_length``: :func:`length_grouped_order`, anew each epoch.
-
-    Like transformers' ``LengthGroupedSampler`` it draws from torch's global generator,
-    which the Trainer seeds and restores on resuming.
-    """
-
-    def __init__(self, review_lengths: list[int], title_lengths: list[int],
-                 batch_size: int) -> None:
-        self.review_lengths = review_lengths
-        self.title_lengths = title_lengths
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return len(self.review_lengths)
-
-    def __iter__(self):
-        return iter(length_grouped_order(self.review_lengths, self.title_lengths,
-                                         self.batch_size))
 
 
 class LiveCallback(TrainerCallback):

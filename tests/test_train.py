@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from stages.base_model import save_model
 from stages.evaluate import evaluate_model
@@ -26,7 +25,6 @@ from stages.train import (
     last_checkpoint,
     launch_cpu_processes,
     lead_pairs,
-    length_grouped_order,
     resolve_precision,
     train_model,
 )
@@ -123,9 +121,8 @@ class StopAt(TrainerCallback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("sampler", ["random", "group_by_length"])
-def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, inputs, sampler):
-    params = {**TRAIN, "epochs": 3, "sampler": sampler}  # 4 steps an epoch; checkpoints at 4, 8
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, inputs):
+    params = {**TRAIN, "epochs": 3}  # 4 steps an epoch; checkpoints at 4 and 8
     whole = run(tmp_path, inputs, params, name="whole")
     assert whole.metrics["optimizer_steps"] == 12
 
@@ -339,32 +336,3 @@ def test_run_interrupted_in_the_pretrain_phase_resumes_to_the_same_model(tmp_pat
             == curve(tmp_path / "whole" / "live", "train/loss"))
     assert ((tmp_path / "resumed" / "model" / "model.safetensors").read_bytes()
             == (tmp_path / "whole" / "model" / "model.safetensors").read_bytes())
-
-
-def padded_positions(order: list[int], reviews: list[int], titles: list[int], batch: int):
-    batches = [order[i:i + batch] for i in range(0, len(order), batch)]
-    return (sum(len(b) * max(reviews[r] for r in b) for b in batches),
-            sum(len(b) * max(titles[r] for r in b) for b in batches))
-
-
-def test_length_grouping_pads_titles_less_than_transformers_and_keeps_every_row():
-    # Review lengths as tokenize leaves them (many cut at 64), title lengths unrelated.
-    rng = torch.Generator().manual_seed(3)
-    reviews = torch.randint(8, 90, (3000,), generator=rng).clamp(max=64).tolist()
-    titles = torch.randint(1, 31, (3000,), generator=rng).tolist()
-    order = length_grouped_order(reviews, titles, 32, torch.Generator().manual_seed(0))
-    assert sorted(order) == list(range(3000))
-    assert order == length_grouped_order(reviews, titles, 32, torch.Generator().manual_seed(0))
-    assert order != length_grouped_order(reviews, titles, 32, torch.Generator().manual_seed(1))
-    ours = padded_positions(order, reviews, titles, 32)
-    theirs = padded_positions(
-        get_length_grouped_indices(reviews, 32, generator=torch.Generator().manual_seed(0)),
-        reviews, titles, 32)
-    # Title positions: 1.16 times the title tokens, against 1.9 times with theirs; review
-    # positions: 12% more than theirs (which sorts by review length alone).
-    assert ours[1] < 1.2 * sum(titles) and ours[1] < 0.65 * theirs[1]
-    assert ours[0] < 1.15 * theirs[0]
-    # The batch with the most padded tokens comes first (an out-of-memory error at once).
-    first = padded_positions(order[:32], reviews, titles, 32)
-    assert all(sum(first) >= sum(padded_positions(order[i:i + 32], reviews, titles, 32))
-               for i in range(0, 3000, 32))
