@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -27,6 +28,7 @@ MARC_LANGUAGES = ("de", "en", "es", "fr", "ja", "zh")
 FILE_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 TEXT_COLUMNS = ("review_body", "review_title")
 
+_MARC_FIELDS = frozenset(MARC_COLUMNS)
 #: How many bytes from the start of a file ``_first_lines_fit_fast_parse`` looks at.
 _FIRST_BYTES = 1 << 16
 # The general parse, for files DuckDB rejects (bad JSON or UTF-8 anywhere, a line over
@@ -55,9 +57,13 @@ def find_split_files(folder: Path, language: str) -> dict[str, Path]:
     return found
 
 
+def _open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed if its name ends in .gz."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
 def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
+    with _open_binary(path) as handle:
         yield from handle
 
 
@@ -152,8 +158,7 @@ def _first_lines_fit_fast_parse(path: Path) -> bool:
     Lines further on are not looked at: reading them would cost what the fast parse saves.
     """
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as handle:
+        with _open_binary(path) as handle:
             head = handle.read(_FIRST_BYTES)
         lines = head.split(b"\n")
         if len(head) == _FIRST_BYTES:
@@ -162,7 +167,7 @@ def _first_lines_fit_fast_parse(path: Path) -> bool:
             if not line.strip():
                 continue
             review = json.loads(line)
-            if not isinstance(review, dict) or not review.keys() <= set(MARC_COLUMNS):
+            if not isinstance(review, dict) or not review.keys() <= _MARC_FIELDS:
                 return False
             if any(isinstance(value, (dict, list)) for value in review.values()):
                 return False
