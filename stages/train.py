@@ -59,6 +59,11 @@ from stages.lib.generation import decode, load_model, set_cpu_threads
 from stages.lib.io import atomic_path, require_output, write_json
 from stages.lib.params import Field, choice, integer, load_params, number
 from stages.lib.rouge import ROUGE_TYPES, Rouge, load_rouge_params, sentence_texts
+from stages.lib.training import (
+    fuse_gelu,
+    supports_target_token_loss,
+    target_token_loss,
+)
 
 log = logging.getLogger("train")
 
@@ -196,7 +201,23 @@ class CheckedTrainer(Seq2SeqTrainer):
 
     Validation rows stay in their order even with ``sampler: group_by_length`` (the
     Trainer would sort them too), so predictions line up with titles and languages.
+    The training loss of T5-like models is computed on the title tokens alone
+    (:func:`~stages.lib.training.target_token_loss`) and averaged over all the title
+    tokens of the optimizer step, across processes and accumulated batches: T5's own
+    loss is the mean of one batch, which the Trainer (since the model takes
+    ``**kwargs``) neither divides by ``gradient_accumulation_steps`` nor averages across
+    processes, so the gradients came out that many times too large (transformers
+    issue #47688) and were clipped at a fraction of ``max_grad_norm``.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The Trainer counts the step's title tokens (num_items_in_batch) for models that
+        # take **kwargs, as T5 does; the loss is divided by that count, so the Trainer
+        # does not divide it by gradient_accumulation_steps. Not under nn.DataParallel,
+        # which splits batches after compute_loss.
+        self.target_token_loss = (supports_target_token_loss(self.model)
+                                  and self.model_accepts_loss_kwargs and self.args.n_gpu <= 1)
 
     def _get_eval_sampler(self, eval_dataset):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
@@ -204,12 +225,25 @@ class CheckedTrainer(Seq2SeqTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # With several processes the Trainer multiplies each process's loss by their number
         # (so that averaging the gradients gives the mean over all tokens) and logs that
-        # product; log the loss itself.
+        # product's mean over the processes: the loss itself for the title-token loss, which
+        # is divided by all processes' tokens, that many times the loss for models that
+        # average their own batch.
         scale = self.accelerator.num_processes
         if ("loss" in logs and scale > 1 and self.args.average_tokens_across_devices
-                and self.model_accepts_loss_kwargs):
+                and self.model_accepts_loss_kwargs and not self.target_token_loss):
             logs = {**logs, "loss": logs["loss"] / scale}
         super().log(logs, start_time)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if (return_outputs or not model.training or not self.target_token_loss
+                or num_items_in_batch is None or "decoder_input_ids" not in inputs):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = target_token_loss(model, self.accelerator.unwrap_model(model), inputs,
+                                 num_items_in_batch, self.args.label_smoothing_factor)
+        if self.args.average_tokens_across_devices:
+            # The count is of all processes' tokens, and their gradients get averaged.
+            loss = loss * self.accelerator.num_processes
+        return loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -520,6 +554,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     if not cuda:
         set_cpu_threads(params["cpu_threads"])
     model, tokenizer = load_model(base_model_dir, device="cpu")
+    fuse_gelu(model)  # the same activation in one kernel; the saved model does not change
     precision = resolve_precision(params["precision"], model.config.model_type, cuda,
                                   cuda and torch.cuda.is_bf16_supported())
 
