@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import set_params
+import yaml
+
+from tests.conftest import ROOT, set_params
 
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
@@ -29,6 +32,34 @@ def ran(result: subprocess.CompletedProcess) -> set[str]:
     """The stages a `dvc repro` ran."""
     return {line.split("'")[1] for line in result.stdout.splitlines()
             if line.startswith("Running stage '")}
+
+
+def stage_modules(module: str) -> set[str]:
+    """The files of ``module`` and of every ``stages.*`` module it imports, transitively."""
+    files, todo = set(), [module]
+    while todo:
+        path = ROOT / (todo.pop().replace(".", "/") + ".py")
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in files:
+            continue
+        files.add(relative)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            todo += [name for name in names
+                     if name.startswith("stages.") and (ROOT / (name.replace(".", "/") + ".py"))
+                     .is_file()]
+    return files
+
+
+def test_every_stage_depends_on_the_code_it_runs():
+    """A change to any module a stage imports reruns it: dvc.yaml lists them all."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert len(stages) >= 9
+    for name, stage in stages.items():
+        module = stage["cmd"].split("-m ", 1)[1].split()[0]
+        code = {dep for dep in stage["deps"] if dep.endswith(".py")}
+        assert stage_modules(module) <= code, (name, stage_modules(module) - code)
 
 
 def test_data_stages_repro_then_noop_then_only_changed(project):
