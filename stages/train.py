@@ -201,9 +201,9 @@ class CheckedTrainer(Seq2SeqTrainer):
 
     Validation rows stay in their order even with ``sampler: group_by_length`` (the
     Trainer would sort them too), so predictions line up with titles and languages.
-    The training loss of T5-like models is computed on the title tokens alone
-    (:func:`~stages.lib.training.target_token_loss`) and averaged over all the title
-    tokens of the optimizer step, across processes and accumulated batches: T5's own
+    The training loss of T5, mT5, umT5, BART and mBART models is computed on the title
+    tokens alone (:func:`~stages.lib.training.target_token_loss`) and averaged over all
+    the title tokens of the optimizer step, across processes and accumulated batches: T5's own
     loss is the mean of one batch, which the Trainer (since the model takes
     ``**kwargs``) neither divides by ``gradient_accumulation_steps`` nor averages across
     processes, so the gradients came out that many times too large (transformers

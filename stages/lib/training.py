@@ -22,7 +22,7 @@ from transformers.activations import GELUTanh, NewGELUActivation
 
 #: Model types whose forward applies the output layer once, to the decoder's last hidden
 #: states, and whose loss is the cross-entropy of those logits alone (each checked by
-#: tests/test_train.py against the model's own loss and gradients). Others (e.g. mixtures
+#: tests/test_training_speed.py against the model's own loss and gradients). Others (e.g. mixtures
 #: of experts, which add router losses) train with the Trainer's own loss.
 TARGET_LOSS_MODEL_TYPES = frozenset({"t5", "mt5", "umt5", "bart", "mbart"})
 
