@@ -64,9 +64,9 @@ def run_ours(params: dict[str, Any], data: Path, base_model: Path, work: Path) -
 
     clock = _clock()
     rouge_params = load_rouge_params(PARAMS)
-    # The books phase's loop alone: the early phases (pretrain, warmup) run the same loop on
+    # The books phase's loop alone: the early phases (pretrain, others) run the same loop on
     # other rows, and cpu_processes only applies when the stage starts itself (main()).
-    one_epoch = {**params, "epochs": 1, "pretrain_epochs": 0, "warmup_epochs": 0}
+    one_epoch = {**params, "epochs": 1, "pretrain_epochs": 0, "others_epochs": 0}
     train_model(one_epoch, rouge_params, data_dir=data, base_model_dir=base_model,
                 output_dir=work / "model", checkpoints_root=work / "checkpoints",
                 live_dir=work / "dvclive", callbacks=[clock])
@@ -76,7 +76,7 @@ def run_ours(params: dict[str, Any], data: Path, base_model: Path, work: Path) -
 def run_ours_in_processes(params: dict[str, Any], data: Path, base_model: Path,
                           work: Path) -> float:
     """:func:`run_ours` in ``params["cpu_processes"]`` processes, as the train stage runs."""
-    from stages.train import launch_cpu_processes
+    from stages.lib.launch import launch_cpu_processes
 
     result = work / "seconds.json"
     command = [sys.executable, "-m", "benchmarks.training", "--params", json.dumps(params),
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
-    from stages.train import is_main_process
+    from stages.lib.launch import is_main_process
 
     seconds = run_ours(json.loads(args.params), args.data, args.base_model, args.work)
     if is_main_process():

@@ -30,7 +30,7 @@ from stages.lib.io import write_text  # noqa: E402
 SEED = 20240611
 LANGUAGES = ("en", "es")
 #: file split name -> rows per language
-SPLIT_SIZES = {"train": 480, "dev": 120, "test": 120}
+SPLIT_SIZES = {"train": 1500, "dev": 120, "test": 120}
 #: share of rows per category; the rest is shared evenly by PRODUCT_CATEGORIES
 BOOK_SHARES = {"book": 0.25, "digital_ebook_purchase": 0.20}
 PRODUCT_CATEGORIES = ("kitchen", "toy", "sports", "electronics", "pet_products", "home",

@@ -34,7 +34,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from stages.lib.data import WARMUP_SPLIT, load_splits
+from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import is_seq2seq_config
 from stages.lib.io import atomic_path, write_json
@@ -229,11 +229,11 @@ def _first_line(err: BaseException) -> str:
 # --- the stage --------------------------------------------------------------------------------
 
 def tokenizer_corpus(tables: Mapping[str, pa.Table]) -> pa.Table:
-    """The rows a scratch tokenizer learns from: the train split and the warmup split.
+    """The rows a scratch tokenizer learns from: the train split and the others split.
 
     Never validation or test: their words would leak into the vocabulary.
     """
-    parts = [tables[split] for split in ("train", WARMUP_SPLIT) if split in tables]
+    parts = [tables[split] for split in ("train", OTHERS_SPLIT) if split in tables]
     return pa.concat_tables(parts) if parts else pa.table({})
 
 

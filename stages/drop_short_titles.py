@@ -81,7 +81,7 @@ def main() -> None:
     with atomic_path(PLOTS) as folder:
         folder.mkdir()
         for when, data in (("before", tables), ("after", kept)):
-            # The histograms describe the course's data: the book splits, not warmup.
+            # The histograms describe the course's data: the book splits, not others.
             books = {split: table for split, table in data.items() if split in SPLITS}
             for name, rows in length_report(books).items():
                 write_csv(folder / f"{name}_{when}.csv", ["words", "count"], rows)

@@ -1,15 +1,17 @@
 """Stage filter_books: keep the reviews of the chosen product categories.
 
 ``filter_books.categories`` (the course: book and digital_ebook_purchase) pick
-the rows of every split. ``filter_books.warmup_categories`` additionally keeps
-the *train* rows of other categories, as a split of their own, ``warmup``:
-the train stage's first phase learns from them before it fine-tunes on the
-books (the course throws these reviews away). ``others`` means every category
-not in ``categories``; ``[]`` keeps no warmup split.
+the rows of every split. The rows of the other categories are what the course
+throws away; ``filter_books.others_categories`` keeps those of the splits named
+in ``filter_books.others_splits`` as a split of their own, ``others``: review/title
+pairs that the train stage learns from before the books, and text for the
+scratch tokenizer. They never hold a row of ``categories``, so no validation or
+test book is ever trained on.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from pathlib import Path
 
@@ -17,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.lib.data import (
-    WARMUP_SPLIT,
+    OTHERS_SPLIT,
+    SPLITS,
     load_fingerprint,
     load_splits,
     rows_by_language,
@@ -33,60 +36,80 @@ INPUT = Path("data/download")
 OUTPUT = Path("data/filter_books")
 METRICS = Path("metrics/filter_books.json")
 
-#: ``warmup_categories`` value for every category not in ``categories``.
-OTHERS = "others"
+#: ``others_categories`` value for every category not in ``categories``.
+ALL = "all"
 
 
-def _warmup_categories() -> Field:
+def _others_categories() -> Field:
     names = string_list(non_empty=False)
 
     def check(value):
-        return value if value == OTHERS else names.check(value)
+        return value if value == ALL else names.check(value)
 
-    return Field(f"'{OTHERS}' (every category not in filter_books.categories) or "
+    return Field(f"'{ALL}' (every category not in filter_books.categories) or "
                  f"{names.expected}", check)
 
 
-SPEC = {"categories": string_list(), "warmup_categories": _warmup_categories()}
+SPEC = {"categories": string_list(), "others_categories": _others_categories(),
+        "others_splits": string_list(SPLITS, non_empty=False)}
+
+
+def _check_names(key: str, names: list[str], present: set[str]) -> None:
+    """A category that no row has is a typo (MARC's names are lower case): say which."""
+    for name in names:
+        if name in present:
+            continue
+        close = difflib.get_close_matches(name.lower(), sorted(present), n=1, cutoff=0.6)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise UserError(f"params.yaml: filter_books.{key} lists '{name}', a category that no "
+                        f"review has.{hint} The categories in the data are: "
+                        f"{', '.join(sorted(present))}.")
 
 
 def filter_books(tables: dict[str, pa.Table], categories: list[str],
-                 warmup_categories: list[str] | str = ()) -> dict[str, pa.Table]:
+                 others_categories: list[str] | str = (),
+                 others_splits: list[str] = ("train",)) -> dict[str, pa.Table]:
     """Keep rows whose ``product_category`` is in ``categories`` (vectorised).
 
-    With ``warmup_categories`` (a list, or :data:`OTHERS`), the train rows of
-    those categories (never of ``categories``) become the split :data:`WARMUP_SPLIT`.
+    With ``others_categories`` (a list, or :data:`ALL`), the rows of those
+    categories (never of ``categories``) in ``others_splits`` become the split
+    :data:`OTHERS_SPLIT`, in the order of ``others_splits``.
     """
+    present = {c for t in tables.values() if t.num_rows
+               for c in pc.unique(t["product_category"]).to_pylist() if c is not None}
+    _check_names("categories", categories, present)
     wanted = pa.array(categories, type=pa.string())
-    kept = {split: table.filter(pc.is_in(table["product_category"], value_set=wanted))
+    kept = {split: table.filter(pc.fill_null(pc.is_in(table["product_category"],
+                                                      value_set=wanted), False))
             for split, table in tables.items()}
-    if warmup_categories and "train" in tables:
-        train = tables["train"]
-        if warmup_categories == OTHERS:
-            mask = pc.invert(pc.is_in(train["product_category"], value_set=wanted))
-        else:
-            overlap = sorted(set(warmup_categories) & set(categories))
-            if overlap:
-                raise UserError(f"params.yaml: filter_books.warmup_categories lists "
-                                f"{', '.join(overlap)}, which filter_books.categories has too; "
-                                "a review can't be in both the warmup and the train split.")
-            extra = pa.array(list(warmup_categories), type=pa.string())
-            mask = pc.is_in(train["product_category"], value_set=extra)
-        kept[WARMUP_SPLIT] = train.filter(mask)
     emptied = [split for split, table in tables.items()
                if table.num_rows and not kept[split].num_rows]
     if emptied:
-        present = sorted({c for t in tables.values() if t.num_rows
-                          for c in pc.unique(t["product_category"]).to_pylist()})
         raise UserError(f"params.yaml: filter_books.categories {categories} leaves the "
                         f"{' and '.join(emptied)} split(s) empty. The categories in the data are: "
-                        f"{', '.join(present)}.")
-    warmup = kept.get(WARMUP_SPLIT)
-    if warmup is not None and not warmup.num_rows and tables["train"].num_rows:
-        present = sorted(pc.unique(tables["train"]["product_category"]).to_pylist())
-        raise UserError(f"params.yaml: filter_books.warmup_categories {warmup_categories} "
-                        "matches no train rows outside filter_books.categories. The train "
-                        f"split's categories are: {', '.join(present)}.")
+                        f"{', '.join(sorted(present))}.")
+    if not others_categories or not others_splits:
+        return kept
+    if others_categories == ALL:
+        extra = pa.array(sorted(present - set(categories)), type=pa.string())
+    else:
+        _check_names("others_categories", others_categories, present)
+        overlap = sorted(set(others_categories) & set(categories))
+        if overlap:
+            raise UserError(f"params.yaml: filter_books.others_categories lists "
+                            f"{', '.join(overlap)}, which filter_books.categories has too; a "
+                            "review can't be both a book to score and an other category.")
+        extra = pa.array(list(others_categories), type=pa.string())
+    parts = [tables[split].filter(pc.fill_null(pc.is_in(tables[split]["product_category"],
+                                                        value_set=extra), False))
+             for split in others_splits if split in tables]
+    others = pa.concat_tables(parts) if parts else None
+    if others is None or not others.num_rows:
+        raise UserError(f"params.yaml: filter_books.others_categories {others_categories} "
+                        f"matches no rows of the {', '.join(others_splits)} split(s) outside "
+                        "filter_books.categories. Set filter_books.others_categories to [] to "
+                        "train on the books alone.")
+    kept[OTHERS_SPLIT] = others
     return kept
 
 
@@ -94,7 +117,8 @@ def filter_books(tables: dict[str, pa.Table], categories: list[str],
 def main() -> None:
     params = load_params("filter_books", SPEC)
     tables = load_splits(INPUT)
-    kept = filter_books(tables, params["categories"], params["warmup_categories"])
+    kept = filter_books(tables, params["categories"], params["others_categories"],
+                        params["others_splits"])
     save_splits(kept, OUTPUT, fingerprint=("filter_books", params, load_fingerprint(INPUT)))
     report = {"rows": rows_by_language(kept)}
     write_json(METRICS, report)

@@ -21,6 +21,8 @@ from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, summarize_texts
 
 DEFAULT_MODEL = Path("data/train/model")
+#: Input tokens kept when the model's tokenizer does not say how long its inputs were.
+MAX_INPUT_LENGTH = 512
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -34,19 +36,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="read texts from this file, one per line ('-': stdin)")
     parser.add_argument("--model", "-m", type=Path, default=DEFAULT_MODEL,
                         help=f"folder of the model and tokenizer (default: {DEFAULT_MODEL})")
-    parser.add_argument("--num-beams", type=int, default=1,
-                        help="beam search width (default: 1, greedy, as evaluate's default)")
+    parser.add_argument("--num-beams", type=int, default=4,
+                        help="beam search width (default: 4, as params.yaml's evaluate)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=3,
+                        help="no n-gram of this size twice in a summary (default: 3, as "
+                             "params.yaml's evaluate; 0: off)")
     parser.add_argument("--max-new-tokens", type=int, default=30,
                         help="longest summary in tokens (default: 30)")
-    parser.add_argument("--max-input-length", type=int, default=512,
-                        help="input tokens kept (default: 512)")
+    parser.add_argument("--max-input-length", type=int,
+                        help="input tokens kept (default: the length the model was trained "
+                             "on, saved with its tokenizer; 512 if it has none)")
     parser.add_argument("--batch-size", type=int, default=16, help="texts per batch")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: a GPU if any)")
     args = parser.parse_args(argv)
     if args.texts and args.file:
         parser.error("give texts as arguments or with --file, not both")
+    if args.no_repeat_ngram_size < 0:
+        parser.error("--no-repeat-ngram-size must be 0 or a positive integer")
     for name in ("num_beams", "max_new_tokens", "max_input_length", "batch_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
     return args
 
@@ -75,10 +83,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     model, tokenizer = load_model(args.model, device=args.device)
     todo = [i for i, text in enumerate(texts) if text.strip()]
     summaries = [""] * len(texts)
+    trained_length = getattr(tokenizer, "model_max_length", None) or 0
+    max_input_length = args.max_input_length or (
+        trained_length if 0 < trained_length <= MAX_INPUT_LENGTH else MAX_INPUT_LENGTH)
     results = summarize_texts(model, tokenizer, [texts[i] for i in todo],
-                              max_input_length=args.max_input_length,
+                              max_input_length=max_input_length,
                               batch_size=args.batch_size, num_beams=args.num_beams,
-                              max_new_tokens=args.max_new_tokens)
+                              max_new_tokens=args.max_new_tokens,
+                              no_repeat_ngram_size=args.no_repeat_ngram_size)
     for index, summary in zip(todo, results, strict=True):
         summaries[index] = " ".join(summary.split())  # one line per summary
     for summary in summaries:

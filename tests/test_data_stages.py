@@ -233,43 +233,66 @@ def test_filter_books_keeps_categories_and_explains_empty_split():
     kept = filter_books({"train": table(rows), "test": table([])}, ["book", "pc"])
     assert kept["train"]["product_category"].to_pylist() == ["book", "pc"]
     assert kept["test"].num_rows == 0
-    with pytest.raises(UserError, match="leaves the train split.* empty.*book, pc, toy"):
-        filter_books({"train": table(rows)}, ["garden"])
+    validation = table([review("en", 9, category="toy")])
+    with pytest.raises(UserError, match="leaves the validation split.* empty.*book, pc, toy"):
+        filter_books({"train": table(rows), "validation": validation}, ["book"])
 
 
-def test_filter_books_keeps_other_categories_of_train_as_warmup_split():
+@pytest.mark.parametrize(("key", "name", "hint"), [
+    ("categories", "Book", "Did you mean 'book'"),
+    ("categories", "digital_ebook", "Did you mean 'digital_ebook_purchase'"),
+    ("others_categories", "toys", "Did you mean 'toy'"),
+    ("others_categories", "garden", "The categories in the data are: book, digital_ebook_pur"),
+])
+def test_filter_books_names_the_closest_category_for_a_misspelt_one(key, name, hint):
+    # A miscased name matched nothing and moved every book to the others split, silently.
+    cats = ["book", "digital_ebook_purchase", "toy"]
+    tables = {"train": table([review("en", i, category=c) for i, c in enumerate(cats)])}
+    params = {"categories": ["book"], "others_categories": "all", "others_splits": ["train"],
+              key: [name]}
+    with pytest.raises(UserError, match=f"filter_books.{key} lists '{name}'.*{hint}"):
+        filter_books(tables, params["categories"], params["others_categories"],
+                     params["others_splits"])
+
+
+def test_filter_books_keeps_other_categories_of_chosen_splits_as_others_split():
     cats = ["book", "toy", "pc", "book", "toy", "garden"]
     train = table([review("en", i, category=c) for i, c in enumerate(cats)])
     validation = table([review("es", i, category=c) for i, c in enumerate(cats)])
     tables = {"train": train, "validation": validation}
 
-    listed = filter_books(tables, ["book"], ["toy", "garden"])
-    assert set(listed) == {"train", "validation", "warmup"}
-    assert listed["warmup"]["product_category"].to_pylist() == ["toy", "toy", "garden"]
-    assert listed["warmup"]["language"].to_pylist() == ["en"] * 3  # train rows only
+    listed = filter_books(tables, ["book"], ["toy", "garden"], ["train"])
+    assert set(listed) == {"train", "validation", "others"}
+    assert listed["others"]["product_category"].to_pylist() == ["toy", "toy", "garden"]
+    assert listed["others"]["language"].to_pylist() == ["en"] * 3  # train rows only
     assert listed["train"]["product_category"].to_pylist() == ["book", "book"]
+    assert listed["validation"]["product_category"].to_pylist() == ["book", "book"]
 
-    others = filter_books(tables, ["book"], "others")
-    assert others["warmup"]["product_category"].to_pylist() == ["toy", "pc", "toy", "garden"]
-    assert "warmup" not in filter_books(tables, ["book"], [])
+    # Validation's other categories too (MARC's dev files: the only Spanish pairs), in the
+    # order of the splits; never a book of validation.
+    both = filter_books(tables, ["book"], "all", ["train", "validation"])
+    assert both["others"]["product_category"].to_pylist() == ["toy", "pc", "toy", "garden"] * 2
+    assert both["others"]["language"].to_pylist() == ["en"] * 4 + ["es"] * 4
+    assert "others" not in filter_books(tables, ["book"], [])
+    assert "others" not in filter_books(tables, ["book"], "all", [])
 
-    with pytest.raises(UserError, match="warmup_categories lists book, which filter_books"):
+    with pytest.raises(UserError, match="others_categories lists book, which filter_books"):
         filter_books(tables, ["book"], ["book", "toy"])
-    with pytest.raises(UserError, match=r"warmup_categories \['kitchen'\] matches no train "
-                                        r"rows.*book, garden, pc, toy"):
-        filter_books(tables, ["book"], ["kitchen"])
+    only_books = {"train": table([review("en", 1, category="book")])}
+    with pytest.raises(UserError, match=r"others_categories all matches no rows"):
+        filter_books(only_books, ["book"], "all", ["train"])
 
 
-def test_warmup_split_goes_through_shuffle_and_title_filter():
+def test_others_split_goes_through_shuffle_and_title_filter():
     rows = [review("en", i, category="toy", title=" ".join(["word"] * (1 + i % 4)))
             for i in range(12)]
-    tables = {"train": table([review("en", 99)]), "warmup": table(rows)}
+    tables = {"train": table([review("en", 99)]), "others": table(rows)}
     shuffled = concat_shuffle(tables, seed=1)
-    assert sorted(shuffled["warmup"]["review_id"].to_pylist()) == \
+    assert sorted(shuffled["others"]["review_id"].to_pylist()) == \
         sorted(r["review_id"] for r in rows)
     kept = drop_short_titles(shuffled, 3)
-    assert all(len(t.split()) >= 3 for t in kept["warmup"]["review_title"].to_pylist())
-    assert kept["warmup"].num_rows == 6
+    assert all(len(t.split()) >= 3 for t in kept["others"]["review_title"].to_pylist())
+    assert kept["others"].num_rows == 6
 
 
 def test_concat_shuffle_matches_datasets_shuffle():

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
-SIZES = {"train": 480, "dev": 120, "test": 120}
+SIZES = {"train": 1500, "dev": 120, "test": 120}
 FIELDS = ["review_id", "product_id", "reviewer_id", "stars", "review_body", "review_title",
           "language", "product_category"]
 BOOKS = {"book", "digital_ebook_purchase"}

@@ -33,7 +33,9 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def expected(model_dir):
     model, tokenizer = load_model(model_dir, device="cpu")
-    summaries = summarize_texts(model, tokenizer, TEXTS, num_beams=2, max_new_tokens=5)
+    # The CLI's default: no trigram twice, as params.yaml's evaluate.
+    summaries = summarize_texts(model, tokenizer, TEXTS, num_beams=2, max_new_tokens=5,
+                                no_repeat_ngram_size=3)
     assert all(summaries) and len(set(summaries)) > 1
     return summaries
 

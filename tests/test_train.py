@@ -8,26 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import TrainerCallback
 
 from stages.base_model import save_model
 from stages.evaluate import evaluate_model
+from stages.lib.checkpoints import last_checkpoint
 from stages.lib.data import load_splits
 from stages.lib.errors import UserError
 from stages.lib.generation import load_model
+from stages.lib.launch import launch_cpu_processes
 from stages.lib.params import validate_section
+from stages.lib.phases import lead_pairs
 from stages.lib.rouge import ROUGE_TYPES, Rouge, sentence_texts
-from stages.train import (
-    SPEC,
-    NonFiniteLossError,
-    last_checkpoint,
-    launch_cpu_processes,
-    lead_pairs,
-    resolve_precision,
-    train_model,
-)
+from stages.lib.trainer import NonFiniteLossError, resolve_precision
+from stages.train import SPEC, train_model
 from tests.conftest import copy_project, set_params
 from tests.model_helpers import ROUGE, TRAIN, make_inputs, reviews, splits, table
 
@@ -130,7 +127,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, inputs):
         run(tmp_path, inputs, params, name="resumed", callbacks=[StopAt(10)])
     assert not (tmp_path / "resumed" / "model").exists()
     run_dirs = list((tmp_path / "checkpoints").iterdir())
-    assert len(run_dirs) == 1 and last_checkpoint(run_dirs[0]).name == "checkpoint-8"
+    assert len(run_dirs) == 1 and last_checkpoint(run_dirs[0] / "books").name == "checkpoint-8"
 
     resumed = run(tmp_path, inputs, params, name="resumed")
     assert resumed.speed["resumed_from_step"] == 8
@@ -203,13 +200,13 @@ def test_data_parallel_runs_under_accelerate_launch_and_with_cpu_processes(tmp_p
     for name, (extra, command) in launchers.items():
         project = copy_project(tmp_path / name)
         make_inputs(project)
-        set_params(project, train={**TRAIN, "batch_size": 2, **extra}, rouge=ROUGE)
+        set_params(project, train={**TRAIN, "batch_size": 4, **extra}, rouge=ROUGE)
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
                               timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         metrics = json.loads((project / "metrics" / "train.json").read_text())
         speed = json.loads((project / "metrics" / "train_speed.json").read_text())
-        # 16 rows, 2 per process and step, 2 processes: 4 steps an epoch.
+        # 16 rows, 4 a step (2 per process): 4 steps an epoch.
         assert metrics["optimizer_steps"] == 8
         assert speed["processes"] == 2
         model = project / "data" / "train" / "model" / "model.safetensors"
@@ -227,42 +224,60 @@ def test_cpu_processes_stop_together_when_one_fails():
     assert launch_cpu_processes(2, [sys.executable, "-c", script]) == 3
 
 
+def test_cpu_launcher_survives_processes_that_end_together():
+    # Both fail at once: stopping the other must not race with reaping it (this raised
+    # ChildProcessError in about one run in ten with os.wait()).
+    for _ in range(20):
+        assert launch_cpu_processes(2, [sys.executable, "-c", "import sys; sys.exit(5)"]) == 5
+    assert launch_cpu_processes(2, [sys.executable, "-c", "pass"]) == 0
+
+
+def test_batch_size_is_the_global_batch():
+    from stages.lib.trainer import per_process_batch
+
+    assert per_process_batch(64, 1, 1) == 64
+    assert per_process_batch(64, 2, 1) == 32
+    assert per_process_batch(64, 2, 4) == 8
+    with pytest.raises(UserError, match=r"train.batch_size \(6\).*multiple of 4"):
+        per_process_batch(6, 2, 2)
+
+
 @pytest.fixture
-def warmup_inputs(tmp_path):
-    tables = {**splits(), "warmup": table(reviews(12, 300), "wu")}
+def others_inputs(tmp_path):
+    tables = {**splits(), "others": table(reviews(12, 300), "wu")}
     return make_inputs(tmp_path, tables)
 
 
-def test_warmup_phase_comes_first_and_its_curves_join_the_books_phase(tmp_path, warmup_inputs):
-    params = {**TRAIN, "warmup_epochs": 2}  # 12 warmup rows in batches of 4: 3 steps an epoch
-    result = run(tmp_path, warmup_inputs, params)
-    warmup = result.metrics["warmup"]
-    assert {k: warmup[k] for k in ("epochs", "optimizer_steps", "rows")} == \
+def test_others_phase_comes_first_and_its_curves_join_the_books_phase(tmp_path, others_inputs):
+    params = {**TRAIN, "others_epochs": 2}  # 12 others rows in batches of 4: 3 steps an epoch
+    result = run(tmp_path, others_inputs, params)
+    others = result.metrics["others"]
+    assert {k: others[k] for k in ("epochs", "optimizer_steps", "rows")} == \
         {"epochs": 2, "optimizer_steps": 6, "rows": 12}
-    assert warmup["final_train_loss"] > 0
+    assert others["final_train_loss"] > 0
     assert result.metrics["optimizer_steps"] == 8  # then the books: 16 rows, 2 epochs
     live = tmp_path / "out" / "live"
     assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 15))
     # Each phase has its own linear schedule: the rate drops, then starts high again.
     rates = [rate for _, rate in curve(live, "train/learning_rate")]
     assert rates[6] > rates[5] and rates[5] < rates[0]
-    # No validation while warming up; then where the books phase starts and once an epoch.
+    # No validation in the others phase; then where the books phase starts and once an epoch.
     assert [step for step, _ in curve(live, "eval/rouge1")] == [6, 10, 14]
-    plain = run(tmp_path, warmup_inputs, TRAIN, name="plain")
-    assert "warmup" not in plain.metrics
+    plain = run(tmp_path, others_inputs, TRAIN, name="plain")
+    assert "others" not in plain.metrics
     assert ((tmp_path / "out" / "model" / "model.safetensors").read_bytes()
             != (tmp_path / "plain" / "model" / "model.safetensors").read_bytes())
 
 
-@pytest.mark.parametrize("phase", ["warmup", "books"])
-def test_run_interrupted_in_either_phase_resumes_to_the_same_model(tmp_path, warmup_inputs,
+@pytest.mark.parametrize("phase", ["others", "books"])
+def test_run_interrupted_in_either_phase_resumes_to_the_same_model(tmp_path, others_inputs,
                                                                    monkeypatch, phase):
-    monkeypatch.setattr("stages.train.WARMUP_SAVE_STEPS", 2)
-    params = {**TRAIN, "warmup_epochs": 2}
-    whole = run(tmp_path, warmup_inputs, params, name="whole")
+    monkeypatch.setattr("stages.lib.trainer.UNVALIDATED_SAVE_STEPS", 2)
+    params = {**TRAIN, "others_epochs": 2}
+    whole = run(tmp_path, others_inputs, params, name="whole")
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, warmup_inputs, params, name="resumed", callbacks=[StopAt(5, phase)])
-    resumed = run(tmp_path, warmup_inputs, params, name="resumed")
+        run(tmp_path, others_inputs, params, name="resumed", callbacks=[StopAt(5, phase)])
+    resumed = run(tmp_path, others_inputs, params, name="resumed")
     assert resumed.speed["resumed_from_step"] == (4 if phase == "books" else 0)
     assert resumed.metrics == whole.metrics
     assert (curve(tmp_path / "resumed" / "live", "train/loss")
@@ -271,10 +286,10 @@ def test_run_interrupted_in_either_phase_resumes_to_the_same_model(tmp_path, war
             == (tmp_path / "whole" / "model" / "model.safetensors").read_bytes())
 
 
-def test_warmup_without_a_warmup_split_names_the_params(tmp_path, inputs):
-    with pytest.raises(UserError, match="train.warmup_epochs is 1, but .* no warmup split.*"
-                                        "filter_books.warmup_categories"):
-        run(tmp_path, inputs, {**TRAIN, "warmup_epochs": 1})
+def test_others_phase_without_an_others_split_names_the_params(tmp_path, inputs):
+    with pytest.raises(UserError, match="train.others_epochs is 1, but .* no others split.*"
+                                        "filter_books.others_categories"):
+        run(tmp_path, inputs, {**TRAIN, "others_epochs": 1})
 
 
 def test_lead_pairs_copy_the_opening_of_each_review():
@@ -284,20 +299,20 @@ def test_lead_pairs_copy_the_opening_of_each_review():
                      "labels": [[5, 6, 1], [5, 1], [4, 4, 1]]}
 
 
-def test_pretrain_then_warmup_then_books_with_joined_curves(tmp_path, warmup_inputs):
-    # pretrain: 16 train + 12 warmup reviews in batches of 4: 7 steps; warmup: 3; books: 4
-    params = {**TRAIN, "pretrain_epochs": 1, "warmup_epochs": 1, "epochs": 1}
-    result = run(tmp_path, warmup_inputs, params)
+def test_pretrain_then_others_then_books_with_joined_curves(tmp_path, others_inputs):
+    # pretrain: 16 train + 12 others reviews in batches of 4: 7 steps; others: 3; books: 4
+    params = {**TRAIN, "pretrain_epochs": 1, "others_epochs": 1, "epochs": 1}
+    result = run(tmp_path, others_inputs, params)
     assert {k: result.metrics["pretrain"][k] for k in ("optimizer_steps", "rows")} == \
         {"optimizer_steps": 7, "rows": 28}
-    assert result.metrics["warmup"]["optimizer_steps"] == 3
+    assert result.metrics["others"]["optimizer_steps"] == 3
     assert result.metrics["optimizer_steps"] == 4
     live = tmp_path / "out" / "live"
     assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 15))
     # Validation of the early phases' model where the books phase starts, then each epoch.
     assert [step for step, _ in curve(live, "eval/rouge1")] == [10, 14]
     assert set(result.metrics["books_start_validation"]) == set(result.metrics["best_validation"])
-    assert result.speed["pretrain_seconds"] > 0 and result.speed["warmup_seconds"] > 0
+    assert result.speed["pretrain_seconds"] > 0 and result.speed["others_seconds"] > 0
 
 
 def test_books_phase_that_does_worse_than_the_early_phases_is_not_kept(tmp_path, inputs):
@@ -324,7 +339,7 @@ def test_books_phase_that_does_worse_than_the_early_phases_is_not_kept(tmp_path,
 
 def test_run_interrupted_in_the_pretrain_phase_resumes_to_the_same_model(tmp_path, inputs,
                                                                          monkeypatch):
-    monkeypatch.setattr("stages.train.WARMUP_SAVE_STEPS", 2)
+    monkeypatch.setattr("stages.lib.trainer.UNVALIDATED_SAVE_STEPS", 2)
     params = {**TRAIN, "pretrain_epochs": 2}  # 16 reviews, batches of 4: 8 steps
     whole = run(tmp_path, inputs, params, name="whole")
     assert whole.metrics["pretrain"]["optimizer_steps"] == 8
@@ -336,3 +351,30 @@ def test_run_interrupted_in_the_pretrain_phase_resumes_to_the_same_model(tmp_pat
             == curve(tmp_path / "whole" / "live", "train/loss"))
     assert ((tmp_path / "resumed" / "model" / "model.safetensors").read_bytes()
             == (tmp_path / "whole" / "model" / "model.safetensors").read_bytes())
+
+
+def test_closest_spans_pick_whole_words_nearest_the_title():
+    from stages.lib.phases import closest_spans
+
+    # Tokens 10-19 begin words, 20-29 continue one; EOS is 1.
+    starts = np.zeros(30, dtype=bool)
+    starts[10:20] = True
+    review = [10, 11, 21, 12, 13, 14, 15, 16, 1]  # words: [10] [11 21] [12] [13] [14] [15] [16]
+    assert closest_spans([review], [[13, 14, 1]], starts, 1, 8, 30, 1) == [[13, 14, 1]]
+    # A title word repeated in the review counts once, as in the title: the shorter span wins.
+    spans = closest_spans([[10, 13, 12, 13, 14, 1]], [[13, 14, 1]], starts, 1, 8, 30, 1)
+    assert spans == [[13, 14, 1]]
+    # At least min_words, never cutting a word ([11 21] is one); ties: the earliest.
+    assert closest_spans([review], [[21, 1]], starts, 2, 8, 30, 1) == [[10, 11, 21, 1]]
+    # At most max_words, and at most max_tokens tokens.
+    assert closest_spans([review], [[10, 16, 1]], starts, 1, 1, 30, 1) == [[10, 1]]
+    assert closest_spans([review], [[11, 21, 12, 13, 1]], starts, 1, 8, 3, 1) == [[11, 21, 12, 1]]
+    # A review shorter than min_words is taken whole.
+    assert closest_spans([[12, 13, 1]], [[13, 1]], starts, 5, 8, 30, 1) == [[12, 13, 1]]
+    # Nothing in common with the title: the review's opening, min_words long.
+    assert closest_spans([review], [[29, 1]], starts, 3, 8, 30, 1) == [[10, 11, 21, 12, 1]]
+    # A margin keeps the opening unless a span further in is that much closer (F1): the
+    # opening's best is [10 11 21 12 13] (F1 1/3), the span [13] alone has F1 1.
+    assert closest_spans([review], [[13, 1]], starts, 1, 5, 30, 1, margin=0.3) == [[13, 1]]
+    assert closest_spans([review], [[13, 1]], starts, 1, 5, 30, 1, margin=0.7) == \
+        [[10, 11, 21, 12, 13, 1]]

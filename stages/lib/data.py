@@ -23,9 +23,9 @@ from datasets.utils.py_utils import asdict
 from stages.lib.io import atomic_path, require_output
 
 SPLITS = ("train", "validation", "test")
-#: The split of train rows from other product categories (filter_books.warmup_categories),
+#: The split of rows from other product categories (filter_books.others_categories),
 #: which the train stage learns from before the books.
-WARMUP_SPLIT = "warmup"
+OTHERS_SPLIT = "others"
 
 #: MARC's eight columns with the types of the Hugging Face version (stars as int32).
 MARC_SCHEMA = pa.schema([

@@ -185,11 +185,12 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
 def summarize_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     texts: Sequence[str], *, max_input_length: int = 512, batch_size: int = 16,
                     num_beams: int = 1, max_new_tokens: int = 30,
-                    progress: bool = False) -> list[str]:
+                    no_repeat_ngram_size: int = 0, progress: bool = False) -> list[str]:
     """Summaries of raw texts (tokenized as the tokenize stage does)."""
     ids = encode(tokenizer, texts, max_input_length)
     return generate(model, tokenizer, ids, batch_size=batch_size, num_beams=num_beams,
-                    max_new_tokens=max_new_tokens, progress=progress).summaries
+                    max_new_tokens=max_new_tokens, no_repeat_ngram_size=no_repeat_ngram_size,
+                    progress=progress).summaries
 
 
 class SummarizationPipeline(Pipeline):

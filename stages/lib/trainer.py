@@ -1,0 +1,224 @@
+"""The Trainer the train stage runs every phase with, and its settings.
+
+:class:`CheckedTrainer` is ``Seq2SeqTrainer`` with three changes, each for a reason
+that the class's docstring names: it stops at the first non-finite loss, keeps
+validation rows in order, and (for the model types of
+:data:`~stages.lib.training.TARGET_LOSS_MODEL_TYPES`) computes the loss on title
+tokens alone, averaged over the whole optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import SequentialSampler
+from transformers import EvalPrediction, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+from stages.lib.errors import UserError
+from stages.lib.generation import decode
+from stages.lib.rouge import ROUGE_TYPES, Rouge
+from stages.lib.training import supports_target_token_loss, target_token_loss
+
+#: Model types of the T5 family: pre-trained in bfloat16, they overflow in float16.
+T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
+
+#: Optimizer steps between the checkpoints of phases that don't validate (pretrain,
+#: others), which run for many steps without an epoch's checkpoint to resume from.
+UNVALIDATED_SAVE_STEPS = 500
+
+
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_precision(requested: str, model_type: str, cuda: bool, bf16_supported: bool) -> str:
+    """The precision to train in: "fp32", "bf16" or "fp16" (see ``train.precision``)."""
+    if requested == "auto":
+        return "bf16" if cuda and bf16_supported else "fp32"
+    if requested == "fp16" and model_type in T5_FAMILY:
+        raise UserError(
+            f"params.yaml: train.precision is fp16, but the base model is a T5-family model "
+            f"('{model_type}'). T5 and mT5 were pre-trained in bfloat16 and some of their "
+            "activations (feed-forward outputs, attention scores) exceed float16's largest value "
+            "(65504): they overflow to inf and the loss turns into NaN within a few steps. Use "
+            "bf16 (a GPU from NVIDIA's Ampere generation on), fp32, or auto (bf16 where the GPU "
+            "supports it, else fp32).")
+    if requested == "fp16" and not cuda:
+        raise UserError("params.yaml: train.precision is fp16, which needs a CUDA GPU; there is "
+                        "none here. Use auto or fp32.")
+    if requested == "bf16" and cuda and not bf16_supported:
+        raise UserError("params.yaml: train.precision is bf16, but this GPU does not support "
+                        "bfloat16. Use auto or fp32.")
+    return requested
+
+
+# --- batches ------------------------------------------------------------------------------
+
+def world_size() -> int:
+    """The number of training processes (WORLD_SIZE, as torchrun and accelerate set it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def per_process_batch(batch_size: int, processes: int, accumulation: int) -> int:
+    """Rows each process takes per forward pass so that an optimizer step sees ``batch_size``.
+
+    ``train.batch_size`` is the global batch: one process, several CPU processes or
+    GPUs run the same optimisation (the same steps over the same number of rows).
+    """
+    parts = processes * accumulation
+    if batch_size % parts:
+        raise UserError(
+            f"params.yaml: train.batch_size ({batch_size}) is the number of rows per optimizer "
+            f"step, shared by {processes} process(es) x {accumulation} accumulated batch(es) "
+            f"(train.gradient_accumulation_steps); it must be a multiple of {parts}.")
+    return batch_size // parts
+
+
+class CheckedTrainer(Seq2SeqTrainer):
+    """``Seq2SeqTrainer`` that stops at the first NaN or infinite training loss.
+
+    Validation rows stay in their order even with ``sampler: group_by_length`` (the
+    Trainer would sort them too), so predictions line up with titles and languages.
+    The training loss of T5, mT5, umT5, BART and mBART models is computed on the title
+    tokens alone (:func:`~stages.lib.training.target_token_loss`) and averaged over all
+    the title tokens of the optimizer step, across processes and accumulated batches: T5's own
+    loss is the mean of one batch, which the Trainer (since the model takes
+    ``**kwargs``) neither divides by ``gradient_accumulation_steps`` nor averages across
+    processes, so the gradients came out that many times too large (transformers
+    issue #47688) and were clipped at a fraction of ``max_grad_norm``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The Trainer counts the step's title tokens (num_items_in_batch) for models that
+        # take **kwargs, as T5 does; the loss is divided by that count, so the Trainer
+        # does not divide it by gradient_accumulation_steps. Not under nn.DataParallel,
+        # which splits batches after compute_loss.
+        self.target_token_loss = (supports_target_token_loss(self.model)
+                                  and self.model_accepts_loss_kwargs and self.args.n_gpu <= 1)
+
+    def _get_eval_sampler(self, eval_dataset):
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # With several processes the Trainer multiplies each process's loss by their number
+        # (so that averaging the gradients gives the mean over all tokens) and logs that
+        # product's mean over the processes: the loss itself for the title-token loss, which
+        # is divided by all processes' tokens, that many times the loss for models that
+        # average their own batch.
+        scale = self.accelerator.num_processes
+        if ("loss" in logs and scale > 1 and self.args.average_tokens_across_devices
+                and self.model_accepts_loss_kwargs and not self.target_token_loss):
+            logs = {**logs, "loss": logs["loss"] / scale}
+        super().log(logs, start_time)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if (return_outputs or not model.training or not self.target_token_loss
+                or num_items_in_batch is None or "decoder_input_ids" not in inputs):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = target_token_loss(model, self.accelerator.unwrap_model(model), inputs,
+                                 num_items_in_batch, self.args.label_smoothing_factor)
+        if self.args.average_tokens_across_devices:
+            # The count is of all processes' tokens, and their gradients get averaged.
+            loss = loss * self.accelerator.num_processes
+        return loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at optimizer step "
+                f"{self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}), so training "
+                f"stopped and no model was written. Usual causes: train.learning_rate "
+                f"({self.args.learning_rate:g}) too high for this model, float16 overflow "
+                "(train.precision), or a base model whose weights are already broken. Lower "
+                "the learning rate or change the precision in params.yaml and run again.")
+        return loss
+
+
+def validation_metrics(rouge: Rouge, tokenizer, titles: Sequence[str],
+                        languages: Sequence[str], labels: Sequence[Sequence[int]]):
+    """``compute_metrics``: ROUGE of the generated titles against the untruncated titles."""
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        # Data-parallel evaluation pads the last round with rows from the start again, and
+        # the Trainer does not always cut them off: keep the first len(titles), after
+        # checking (with the labels) that they are the validation rows in order.
+        rows = len(titles)
+        ids = np.asarray(prediction.predictions)[:rows]
+        gathered = np.asarray(prediction.label_ids)[:rows]
+        if len(ids) != rows or any(
+                [t for t in row if t >= 0 and t != tokenizer.pad_token_id] != list(expected)
+                for row, expected in zip(gathered, labels, strict=True)):
+            raise RuntimeError(f"the {len(prediction.predictions)} validation predictions do "
+                               f"not line up with the {rows} validation rows")
+        summaries = decode(tokenizer, ids)
+        scores = rouge.score(summaries, titles, languages, bootstrap=False)["all"]
+        lengths = ((ids != tokenizer.pad_token_id) & (ids != tokenizer.eos_token_id)
+                   & (ids >= 0)).sum(axis=1)
+        return {**{name: scores[name] for name in ROUGE_TYPES},
+                "gen_len": round(float(lengths.mean()), 4)}
+    return compute
+
+
+def trainer_arguments(params: Mapping[str, Any], output_dir: Path, precision: str, cuda: bool,
+                      epochs: float, validate: bool, max_steps: int = -1
+                      ) -> Seq2SeqTrainingArguments:
+    """The Trainer's settings for one phase (``validate``: the books phase).
+
+    ``max_steps`` > 0 replaces ``epochs``; a validated phase then still validates
+    ``epochs`` times, at even intervals.
+    """
+    lr_warmup = params["lr_warmup"]
+    best = params["best_metric"]
+    if validate and max_steps > 0:
+        interval = math.ceil(max_steps / max(epochs, 1))
+        when: dict[str, Any] = dict(eval_strategy="steps", save_strategy="steps",
+                                    eval_steps=interval, save_steps=interval)
+    elif validate:
+        when = dict(eval_strategy="epoch", save_strategy="epoch")
+    per_phase: dict[str, Any] = dict(
+        **when, load_best_model_at_end=True,
+        metric_for_best_model=best, greater_is_better=best != "loss",
+    ) if validate else dict(
+        # No validation; checkpoints every few hundred steps to resume from.
+        eval_strategy="no", save_strategy="steps", save_steps=UNVALIDATED_SAVE_STEPS,
+    )
+    return Seq2SeqTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        per_device_train_batch_size=per_process_batch(params["batch_size"], world_size(),
+                                                      params["gradient_accumulation_steps"]),
+        per_device_eval_batch_size=params["eval_batch_size"],
+        gradient_accumulation_steps=params["gradient_accumulation_steps"],
+        learning_rate=params["learning_rate"],
+        weight_decay=params["weight_decay"],
+        lr_scheduler_type=params["scheduler"],
+        warmup_steps=int(lr_warmup) if lr_warmup >= 1 else lr_warmup,
+        label_smoothing_factor=params["label_smoothing"],
+        seed=params["seed"],
+        data_seed=params["seed"],
+        train_sampling_strategy=params["sampler"],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        save_total_limit=1,  # plus the best one, which the Trainer keeps too
+        predict_with_generate=True,
+        generation_num_beams=params["eval_num_beams"],
+        # An encoder-decoder's max_length counts the decoder start token too.
+        generation_max_length=params["eval_max_new_tokens"] + 1,
+        logging_strategy="steps",
+        logging_steps=params["logging_steps"],
+        logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        **per_phase,
+    )
