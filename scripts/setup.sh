@@ -60,10 +60,18 @@ pip_install() {
 $*: check the network connection to the package index (or a proxy: pip's --proxy, \
 PIP_INDEX_URL) and run this script again."
 }
+"$py" -m pip --version >/dev/null 2>&1 || fail "$venv has no pip: run \
+'$py -m ensurepip' (or make it with python3 -m venv) and run this script again."
+torch_stamp=$venv/.marc-torch
 if ! "$py" -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086
     pip_install $TORCH_SPEC
+elif [ -f "$torch_stamp" ] && [ "$(cat "$torch_stamp")" != "$TORCH_SPEC" ]; then
+    # Another build asked for (e.g. TORCH_SPEC=torch for CUDA): replace the one there.
+    # shellcheck disable=SC2086
+    pip_install --force-reinstall $TORCH_SPEC
 fi
+echo "$TORCH_SPEC" >"$torch_stamp"
 pip_install -e ".[dev]"
 echo "$want" >"$stamp"
 echo "set-up done: $venv (in a new shell: source $venv/bin/activate)" >&2

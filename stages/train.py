@@ -111,6 +111,9 @@ class TrainResult:
 
 
 def check_splits(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
+    if params["span_min_words"] > params["span_max_words"]:
+        raise UserError(f"params.yaml: train.span_min_words ({params['span_min_words']}) is "
+                        f"more than train.span_max_words ({params['span_max_words']}).")
     for split in ("train", "validation"):
         if split not in datasets or datasets[split].num_rows == 0:
             raise UserError(f"{data_dir}: the {split} split has no rows; training needs train "

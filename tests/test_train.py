@@ -378,3 +378,20 @@ def test_closest_spans_pick_whole_words_nearest_the_title():
     assert closest_spans([review], [[13, 1]], starts, 1, 5, 30, 1, margin=0.3) == [[13, 1]]
     assert closest_spans([review], [[13, 1]], starts, 1, 5, 30, 1, margin=0.7) == \
         [[10, 11, 21, 12, 13, 1]]
+
+
+def test_min_phase_steps_stretches_a_small_phase_and_keeps_its_validations(tmp_path, inputs):
+    # 16 rows in batches of 4: 2 epochs would be 8 steps; at least 12, validated twice.
+    result = run(tmp_path, inputs, {**TRAIN, "min_phase_steps": 12})
+    metrics = result.metrics
+    assert metrics["optimizer_steps"] == 12
+    assert [step for step, _ in curve(tmp_path / "out" / "live", "eval/rougeL")] == [6, 12]
+    assert metrics["best_epoch"] in (1, 2) and metrics["best_step"] == 6 * metrics["best_epoch"]
+    # A phase long enough on its own is not changed.
+    assert run(tmp_path, inputs, {**TRAIN, "min_phase_steps": 8},
+               name="enough").metrics["optimizer_steps"] == 8
+
+
+def test_span_words_must_be_ordered(tmp_path, inputs):
+    with pytest.raises(UserError, match=r"span_min_words \(7\) is more than .*span_max_words"):
+        run(tmp_path, inputs, {**TRAIN, "span_min_words": 7, "span_max_words": 6})

@@ -51,6 +51,12 @@ def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 
         child = subprocess.Popen(list(command), env=env)
         children.append(child)
         threading.Thread(target=lambda c=child: (c.wait(), ended.put(c)), daemon=True).start()
+    def forward(signum, _frame):  # a SIGTERM to the launcher stops its processes too
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     status = 0
     try:
         for _ in children:
@@ -62,6 +68,7 @@ def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 
                     if other.poll() is None:
                         other.send_signal(signal.SIGTERM)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         for child in children:
             if child.poll() is None:
                 child.kill()

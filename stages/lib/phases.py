@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -258,15 +259,20 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
                          resumed_from_step=int(resume.name.removeprefix("checkpoint-"))
                          if resume else 0,
                          samples_per_second=output.metrics["train_samples_per_second"])
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
     if trainer.is_world_process_zero():
-        unwrapped = trainer.accelerator.unwrap_model(trainer.model)
         shutil.rmtree(done, ignore_errors=True)
         unwrapped.save_pretrained(done)
         context.tokenizer.save_pretrained(done)
+        # The report last and whole (it marks the phase done), then the checkpoints go.
+        partial = report_file.with_name(f".{report_file.name}.tmp")
+        partial.write_text(json.dumps(asdict(report)))
+        os.replace(partial, report_file)
         for checkpoint in folder.glob("checkpoint-*"):
             shutil.rmtree(checkpoint, ignore_errors=True)
-        report_file.write_text(json.dumps(asdict(report)))
     trainer.accelerator.wait_for_everyone()
+    if plan.validate:  # the last phase: its model is saved; nothing starts from it
+        return unwrapped, report
     # The next phase starts from the saved weights, as a resumed run does: the same bytes.
     model, _ = load_model(done, device="cpu")
     return model, report
@@ -298,8 +304,10 @@ def books_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metric:
     evals = [entry for entry in history if "eval_loss" in entry]
     key = f"eval_{best_metric}"
     sign = -1 if best_metric == "loss" else 1
-    # The Trainer keeps the first epoch among equals, as max() does.
+    # The Trainer keeps the first epoch among equals, as max() does. Epochs are counted
+    # as validations: with min_phase_steps a phase validates once per epoch's share.
     best = max(evals, key=lambda entry: sign * entry[key]) if evals else None
+    best_epoch = evals.index(best) + 1 if best else None
     return {
         "epochs": epochs,
         "optimizer_steps": steps,
@@ -307,7 +315,7 @@ def books_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metric:
         "validation_rows": validation_rows,
         "final_train_loss": rounded(losses[-1]["loss"]) if losses else None,
         "best_metric": best_metric,
-        "best_epoch": int(round(best["epoch"])) if best else None,
+        "best_epoch": best_epoch,
         "best_step": best["step"] if best else None,
         "best_validation": validation_scores(best) if best else {},
         "last_validation": validation_scores(evals[-1]) if evals else {},
