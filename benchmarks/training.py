@@ -66,7 +66,9 @@ def run_ours(params: dict[str, Any], data: Path, base_model: Path, work: Path) -
     rouge_params = load_rouge_params(PARAMS)
     # The books phase's loop alone: the early phases (pretrain, others) run the same loop on
     # other rows, and cpu_processes only applies when the stage starts itself (main()).
-    one_epoch = {**params, "epochs": 1, "pretrain_epochs": 0, "others_epochs": 0}
+    # One epoch exactly (no min_phase_steps), on the titles the course trains on.
+    one_epoch = {**params, "epochs": 1, "pretrain_epochs": 0, "others_epochs": 0,
+                 "min_phase_steps": 0, "targets": "titles"}
     train_model(one_epoch, rouge_params, data_dir=data, base_model_dir=base_model,
                 output_dir=work / "model", checkpoints_root=work / "checkpoints",
                 live_dir=work / "dvclive", callbacks=[clock])
@@ -177,8 +179,10 @@ def benchmark(ctx: Context) -> list[dict[str, Any]]:
         torch.set_num_threads(default_threads)
     mean_source = sum(s for s, _ in lengths) / len(lengths)
     # The CPU's limit: matmul on all the threads torch would use by default.
+    # The shapes of one process's share of a step (train.batch_size is the global batch).
+    per_process = params["batch_size"] // max(1, params["cpu_processes"])
     peak = matmul_flops_per_second(
-        model_matmul_shapes(config, int(params["batch_size"] * mean_source)))
+        model_matmul_shapes(config, int(per_process * mean_source)))
     flops_s = {name: median(r["flops_per_s"] for r in side_runs)
                for name, side_runs in runs.items()}
     details = {
