@@ -55,12 +55,15 @@ SPEC = {"categories": string_list(), "others_categories": _others_categories(),
 
 
 def _check_names(key: str, names: list[str], present: set[str]) -> None:
-    """A category that no row has is a typo (MARC's names are lower case): say which."""
+    """A category that no row has but that is close to one that does is a typo (MARC's
+    names are lower case): say which. Others may simply be absent from this data."""
     for name in names:
         if name in present:
             continue
         close = difflib.get_close_matches(name.lower(), sorted(present), n=1, cutoff=0.6)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        if not close:
+            continue
+        hint = f" Did you mean '{close[0]}'?"
         raise UserError(f"params.yaml: filter_books.{key} lists '{name}', a category that no "
                         f"review has.{hint} The categories in the data are: "
                         f"{', '.join(sorted(present))}.")
