@@ -69,6 +69,12 @@ def _check_names(key: str, names: list[str], present: set[str]) -> None:
                         f"{', '.join(sorted(present))}.")
 
 
+def _of_categories(table: pa.Table, categories: pa.Array) -> pa.Table:
+    """The rows whose product_category is one of ``categories`` (a null is none)."""
+    return table.filter(pc.fill_null(pc.is_in(table["product_category"],
+                                              value_set=categories), False))
+
+
 def filter_books(tables: dict[str, pa.Table], categories: list[str],
                  others_categories: list[str] | str = (),
                  others_splits: list[str] = ("train",)) -> dict[str, pa.Table]:
@@ -82,9 +88,7 @@ def filter_books(tables: dict[str, pa.Table], categories: list[str],
                for c in pc.unique(t["product_category"]).to_pylist() if c is not None}
     _check_names("categories", categories, present)
     wanted = pa.array(categories, type=pa.string())
-    kept = {split: table.filter(pc.fill_null(pc.is_in(table["product_category"],
-                                                      value_set=wanted), False))
-            for split, table in tables.items()}
+    kept = {split: _of_categories(table, wanted) for split, table in tables.items()}
     emptied = [split for split, table in tables.items()
                if table.num_rows and not kept[split].num_rows]
     if emptied:
@@ -103,9 +107,7 @@ def filter_books(tables: dict[str, pa.Table], categories: list[str],
                             f"{', '.join(overlap)}, which filter_books.categories has too; a "
                             "review can't be both a book to score and an other category.")
         extra = pa.array(list(others_categories), type=pa.string())
-    parts = [tables[split].filter(pc.fill_null(pc.is_in(tables[split]["product_category"],
-                                                        value_set=extra), False))
-             for split in others_splits if split in tables]
+    parts = [_of_categories(tables[split], extra) for split in others_splits if split in tables]
     others = pa.concat_tables(parts) if parts else None
     if others is None or not others.num_rows:
         raise UserError(f"params.yaml: filter_books.others_categories {others_categories} "

@@ -110,7 +110,8 @@ class TrainResult:
     main_process: bool
 
 
-def check_splits(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
+def check_inputs(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
+    """Params that contradict each other, and splits the params need but the data lacks."""
     if params["span_min_words"] > params["span_max_words"]:
         raise UserError(f"params.yaml: train.span_min_words ({params['span_min_words']}) is "
                         f"more than train.span_max_words ({params['span_max_words']}).")
@@ -140,7 +141,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     """
     started = time.perf_counter()
     datasets = load_from_disk(str(data_dir))
-    check_splits(datasets, params, data_dir)
+    check_inputs(datasets, params, data_dir)
     validation = datasets["validation"]
     cuda = torch.cuda.is_available()
     if not cuda:

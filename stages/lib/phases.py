@@ -160,17 +160,17 @@ def title_rows(split: Dataset, params: Mapping[str, Any], tokenizer) -> Dataset:
     rows = split.select_columns(["input_ids", "labels"])
     if params["targets"] == "titles":
         return rows
-    spans = closest_spans(rows["input_ids"], rows["labels"], word_start_table(tokenizer),
+    inputs = rows["input_ids"]  # Python lists: converted from Arrow once
+    spans = closest_spans(inputs, rows["labels"], word_start_table(tokenizer),
                           params["span_min_words"], params["span_max_words"],
                           params["eval_max_new_tokens"], tokenizer.eos_token_id,
                           params["span_margin"])
-    return Dataset.from_dict({"input_ids": rows["input_ids"], "labels": spans})
+    return Dataset.from_dict({"input_ids": inputs, "labels": spans})
 
 
 def phase_rows(name: str, datasets: DatasetDict, params: Mapping[str, Any],
                tokenizer) -> Dataset:
     """The training rows of a phase (``input_ids``, ``labels``)."""
-    eos_token_id = tokenizer.eos_token_id
     if name == "books":
         return title_rows(datasets["train"], params, tokenizer)
     if name == "others":
@@ -180,7 +180,8 @@ def phase_rows(name: str, datasets: DatasetDict, params: Mapping[str, Any],
     bodies = [ids for split in ("train", OTHERS_SPLIT) if split in datasets
               for ids in datasets[split]["input_ids"]]
     return Dataset.from_dict(lead_pairs(bodies, params["pretrain_input_tokens"],
-                                        params["pretrain_target_tokens"], eos_token_id))
+                                        params["pretrain_target_tokens"],
+                                        tokenizer.eos_token_id))
 
 
 def phase_steps(epochs: float, rows: int, batch_size: int, min_steps: int) -> int:
@@ -207,10 +208,6 @@ class PhaseContext:
     compute_metrics: Any = None
 
 
-def phase_folder(context: PhaseContext, plan: PhasePlan) -> Path:
-    return context.run_dir / plan.name
-
-
 def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
               first: bool) -> tuple[Any, PhaseReport]:
     """Train ``model`` through one phase; return the model it saved and its report.
@@ -218,7 +215,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
     ``offset``: optimizer steps of the phases before (for the curves). ``first``:
     no phase ran before this one (so there is no starting model to validate).
     """
-    folder = phase_folder(context, plan)
+    folder = context.run_dir / plan.name
     done, report_file = folder / "model", folder / "phase.json"
     if report_file.is_file() and (done / "config.json").is_file():
         report = PhaseReport(**json.loads(report_file.read_text()))
