@@ -37,7 +37,7 @@ from transformers import (
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import is_seq2seq_config
-from stages.lib.io import atomic_path, write_json
+from stages.lib.io import atomic_outputs, atomic_path, dumps_json
 from stages.lib.params import (
     Field,
     integer,
@@ -257,8 +257,13 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                path: str | Path) -> None:
     """Model (safetensors) and tokenizer in one folder, written atomically."""
     with atomic_path(path) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        write_model(model, tokenizer, tmp)
+
+
+def write_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
+    """Model (safetensors) and tokenizer in ``folder``."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
 
 
 def describe(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
@@ -278,8 +283,10 @@ def main() -> None:
     scratch = params["checkpoint"] == SCRATCH
     train_table = tokenizer_corpus(load_splits(INPUT)) if scratch else None
     model, tokenizer = build_base_model(params, train_table)
-    save_model(model, tokenizer, OUTPUT)
-    write_json(METRICS, describe(model, tokenizer, params))
+    report = describe(model, tokenizer, params)
+    with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
+        write_model(model, tokenizer, data)
+        metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("saved %s (%s parameters) to %s", params["checkpoint"],
              f"{sum(p.numel() for p in model.parameters()):,}", OUTPUT)
 

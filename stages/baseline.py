@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from stages.lib.data import SPLITS, languages_in, load_splits, rows_by_language
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import atomic_path, write_json
+from stages.lib.io import atomic_outputs, dumps_json
 from stages.lib.params import choice, integer, load_params, string_list
 from stages.lib.rouge import Rouge, load_rouge_params, sentence_texts
 
@@ -127,10 +127,10 @@ def main() -> None:
     rouge_params = load_rouge_params()
     tables = load_splits(INPUT)
     metrics, samples = baseline(tables, params, rouge_params)
-    with atomic_path(OUTPUT) as tmp:
-        tmp.mkdir()
-        (tmp / SAMPLES).write_text(samples, encoding="utf-8")
-    write_json(METRICS, metrics)
+    with atomic_outputs(OUTPUT, METRICS) as (data, metrics_file):
+        data.mkdir()
+        (data / SAMPLES).write_text(samples, encoding="utf-8")
+        metrics_file.write_text(dumps_json(metrics), encoding="utf-8")
 
 
 if __name__ == "__main__":

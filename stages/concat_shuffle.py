@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.lib.data import load_fingerprint, load_splits, rows_by_language, save_splits
+from stages.lib.data import load_fingerprint, load_splits, rows_by_language, write_splits
 from stages.lib.errors import stage_entry
-from stages.lib.io import write_json
+from stages.lib.io import atomic_outputs, dumps_json
 from stages.lib.params import integer, load_params
 
 log = logging.getLogger("concat_shuffle")
@@ -47,9 +47,10 @@ def main() -> None:
     params = load_params("concat_shuffle", SPEC)
     tables = load_splits(INPUT)
     shuffled = concat_shuffle(tables, params["seed"])
-    save_splits(shuffled, OUTPUT, fingerprint=("concat_shuffle", params, load_fingerprint(INPUT)))
     report = {"rows": rows_by_language(shuffled)}
-    write_json(METRICS, report)
+    with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
+        write_splits(shuffled, data, ("concat_shuffle", params, load_fingerprint(INPUT)))
+        metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("rows: %s", report["rows"])
 
 

@@ -17,11 +17,11 @@ from stages.lib.data import (
     MARC_SCHEMA,
     SPLITS,
     rows_by_language,
-    save_splits,
     string_buffers,
+    write_splits,
 )
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import atomic_path, write_csv, write_json
+from stages.lib.io import atomic_outputs, csv_text, dumps_json
 from stages.lib.marc import (
     MARC_LANGUAGES,
     check_marc_table,
@@ -211,15 +211,17 @@ def source_digest(source: str, sample_dir: Path = SAMPLE_DIR) -> list[tuple[str,
 def main() -> None:
     params = load_params("download", SPEC)
     tables, report = download(params["source"], params["languages"])
-    save_splits(tables, OUTPUT, fingerprint=("download", params, source_digest(params["source"])))
-    write_json(METRICS, report)
+    fingerprint = ("download", params, source_digest(params["source"]))
     # The course's value_counts table, per language and split, as bar charts.
-    with atomic_path(PLOTS) as folder:
-        folder.mkdir()
-        for language, by_split in category_counts(tables).items():
-            for split, counts in by_split.items():
-                write_csv(folder / f"categories_{language}_{split}.csv", ["category", "count"],
-                          counts.items())
+    charts = {f"categories_{language}_{split}.csv": csv_text(["category", "count"], counts.items())
+              for language, by_split in category_counts(tables).items()
+              for split, counts in by_split.items()}
+    with atomic_outputs(OUTPUT, METRICS, PLOTS) as (data, metrics, plots):
+        write_splits(tables, data, fingerprint)
+        metrics.write_text(dumps_json(report), encoding="utf-8")
+        plots.mkdir()
+        for name, text in charts.items():
+            (plots / name).write_text(text, encoding="utf-8")
     log.info("rows: %s", report["rows"])
 
 

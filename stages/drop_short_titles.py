@@ -14,11 +14,11 @@ from stages.lib.data import (
     load_fingerprint,
     load_splits,
     rows_by_language,
-    save_splits,
     word_counts,
+    write_splits,
 )
 from stages.lib.errors import stage_entry
-from stages.lib.io import atomic_path, write_csv, write_json
+from stages.lib.io import atomic_outputs, csv_text, dumps_json
 from stages.lib.params import integer, load_params
 
 log = logging.getLogger("drop_short_titles")
@@ -73,18 +73,20 @@ def main() -> None:
     params = load_params("drop_short_titles", SPEC)
     tables = load_splits(INPUT)
     kept = drop_short_titles(tables, params["min_words"])
-    save_splits(kept, OUTPUT,
-                fingerprint=("drop_short_titles", params, load_fingerprint(INPUT)))
     report = {"rows": rows_by_language(kept),
               "rows_before": rows_by_language(tables)}
-    write_json(METRICS, report)
-    with atomic_path(PLOTS) as folder:
-        folder.mkdir()
-        for when, data in (("before", tables), ("after", kept)):
-            # The histograms describe the course's data: the book splits, not others.
-            books = {split: table for split, table in data.items() if split in SPLITS}
-            for name, rows in length_report(books).items():
-                write_csv(folder / f"{name}_{when}.csv", ["words", "count"], rows)
+    charts = {}
+    for when, data in (("before", tables), ("after", kept)):
+        # The histograms describe the course's data: the book splits, not others.
+        books = {split: table for split, table in data.items() if split in SPLITS}
+        for name, rows in length_report(books).items():
+            charts[f"{name}_{when}.csv"] = csv_text(["words", "count"], rows)
+    with atomic_outputs(OUTPUT, METRICS, PLOTS) as (data, metrics, plots):
+        write_splits(kept, data, ("drop_short_titles", params, load_fingerprint(INPUT)))
+        metrics.write_text(dumps_json(report), encoding="utf-8")
+        plots.mkdir()
+        for name, text in charts.items():
+            (plots / name).write_text(text, encoding="utf-8")
     log.info("rows: %s", report["rows"])
 
 

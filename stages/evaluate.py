@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from stages.lib.data import SPLITS, languages_in, load_splits, rows_by_language
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import generate, load_model, pick_device, set_cpu_threads
-from stages.lib.io import write_json, write_jsonl
+from stages.lib.io import atomic_outputs, dumps_json, jsonl_text
 from stages.lib.params import choice, integer, load_params, number
 from stages.lib.rouge import Rouge, load_rouge_params, sentence_texts
 
@@ -132,9 +132,11 @@ def main() -> None:
     split = params["split"]
     metrics, predictions, speed = evaluate_model(model, tokenizer, tables.get(split), split, params,
                                                  rouge, languages_in(tables))
-    write_jsonl(PREDICTIONS, predictions)
-    write_json(METRICS, metrics)
-    write_json(SPEED, speed)
+    with atomic_outputs(PREDICTIONS, METRICS, SPEED) as (predictions_file, metrics_file,
+                                                         speed_file):
+        predictions_file.write_text(jsonl_text(predictions), encoding="utf-8")
+        metrics_file.write_text(dumps_json(metrics), encoding="utf-8")
+        speed_file.write_text(dumps_json(speed), encoding="utf-8")
     log.info("%s on %s: %s", NAME, split,
              {k: v for k, v in metrics[NAME]["all"].items() if "_" not in k})
 

@@ -24,10 +24,10 @@ from stages.lib.data import (
     load_fingerprint,
     load_splits,
     rows_by_language,
-    save_splits,
+    write_splits,
 )
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import write_json
+from stages.lib.io import atomic_outputs, dumps_json
 from stages.lib.params import Field, load_params, string_list
 
 log = logging.getLogger("filter_books")
@@ -124,9 +124,10 @@ def main() -> None:
     tables = load_splits(INPUT)
     kept = filter_books(tables, params["categories"], params["others_categories"],
                         params["others_splits"])
-    save_splits(kept, OUTPUT, fingerprint=("filter_books", params, load_fingerprint(INPUT)))
     report = {"rows": rows_by_language(kept)}
-    write_json(METRICS, report)
+    with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
+        write_splits(kept, data, ("filter_books", params, load_fingerprint(INPUT)))
+        metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("rows: %s", report["rows"])
 
 

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from stages.lib.data import load_fingerprint, load_splits, save_splits
+from stages.lib.data import load_fingerprint, load_splits, write_splits
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import require_output, write_json
+from stages.lib.io import atomic_outputs, dumps_json, require_output
 from stages.lib.params import integer, load_params
 
 log = logging.getLogger("tokenize")
@@ -122,10 +122,11 @@ def main() -> None:
     tokenizer = load_tokenizer(BASE_MODEL)
     tokenized = tokenize_splits(tables, tokenizer, params["max_input_length"],
                                 params["max_target_length"])
-    save_splits(tokenized, OUTPUT, fingerprint=("tokenize", params, load_fingerprint(INPUT),
-                                                tokenizer_digest(BASE_MODEL)))
-    write_json(METRICS, length_report(tokenized, params["max_input_length"],
-                                      params["max_target_length"]))
+    report = length_report(tokenized, params["max_input_length"], params["max_target_length"])
+    fingerprint = ("tokenize", params, load_fingerprint(INPUT), tokenizer_digest(BASE_MODEL))
+    with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
+        write_splits(tokenized, data, fingerprint)
+        metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("tokenized %s rows into %s",
              {split: table.num_rows for split, table in tokenized.items()}, OUTPUT)
 

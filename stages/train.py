@@ -25,6 +25,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from stages.lib.curves import Curves
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
-from stages.lib.io import atomic_path, require_output, write_json
+from stages.lib.io import atomic_outputs, dumps_json, require_output
 from stages.lib.launch import is_main_process, launch_cpu_processes, launched
 from stages.lib.params import Field, choice, integer, load_params, number
 from stages.lib.phases import (
@@ -133,15 +134,41 @@ def check_inputs(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
 def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                 data_dir: Path = INPUT, base_model_dir: Path = BASE_MODEL,
                 output_dir: Path = OUTPUT, checkpoints_root: Path = CHECKPOINTS,
-                live_dir: Path = LIVE_DIR,
+                live_dir: Path = LIVE_DIR, metrics_path: Path | None = None,
+                speed_path: Path | None = None,
                 callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
     """Train the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
 
-    Returns the metrics (on every process; only the main one writes files).
+    The model, the curves (``live_dir``) and, when given, the metrics and speed files
+    are written by the main process only, all together once training is done.
+    Returns the metrics (on every process).
     """
     started = time.perf_counter()
+    main = is_main_process()
+    paths = [output_dir, live_dir, *(path for path in (metrics_path, speed_path) if path)]
+    with atomic_outputs(*paths) if main else nullcontext(paths) as temporaries:
+        if main:
+            temporaries[1].mkdir()  # the curves go here while training runs
+        result, model_dir = _train(params, rouge_params, data_dir, base_model_dir,
+                                   checkpoints_root, temporaries[1], callbacks)
+        result.speed["wall_seconds"] = round(time.perf_counter() - started, 2)
+        if main:
+            shutil.copytree(model_dir, temporaries[0])
+            for tmp, report in zip(temporaries[2:], (result.metrics, result.speed),
+                                   strict=False):
+                tmp.write_text(dumps_json(report), encoding="utf-8")
+    if main:  # saved: the run's checkpoints (run_dir/<phase>/model's run_dir) can go
+        shutil.rmtree(model_dir.parents[1], ignore_errors=True)
+    return result
+
+
+def _train(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir: Path,
+           base_model_dir: Path, checkpoints_root: Path, live_dir: Path,
+           callbacks: Sequence[TrainerCallback]) -> tuple[TrainResult, Path]:
+    """Run the phases: the result and the folder of the model kept (in the run's checkpoints)."""
+    tables = load_splits(data_dir)  # checks the files; load_from_disk's errors are less clear
+    check_inputs(tables, params, data_dir)
     datasets = load_from_disk(str(data_dir))
-    check_inputs(datasets, params, data_dir)
     validation = datasets["validation"]
     cuda = torch.cuda.is_available()
     if not cuda:
@@ -158,7 +185,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     if is_main_process():
         remove_other_runs(checkpoints_root, run_dir)
 
-    rouge = Rouge(rouge_params, sentence_texts(load_splits(data_dir)))
+    rouge = Rouge(rouge_params, sentence_texts(tables))
     context = PhaseContext(
         params=params, tokenizer=tokenizer, datasets=datasets, precision=precision, cuda=cuda,
         run_dir=run_dir, curves=Curves(live_dir), callbacks=callbacks,
@@ -193,12 +220,7 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                          "rows": reports[name].rows, "final_train_loss": reports[name].final_loss}
     speed = speed_report(reports, torch.cuda.get_device_name() if cuda else "cpu", world_size(),
                          precision, 0 if cuda else torch.get_num_threads())
-    if main:
-        with atomic_path(output_dir) as tmp:
-            shutil.copytree(run_dir / kept / "model", tmp, dirs_exist_ok=True)
-        shutil.rmtree(run_dir, ignore_errors=True)
-    speed["wall_seconds"] = round(time.perf_counter() - started, 2)
-    return TrainResult(metrics, speed, main)
+    return TrainResult(metrics, speed, main), run_dir / kept / "model"
 
 
 @stage_entry
@@ -214,13 +236,10 @@ def main() -> None:
                                       params["cpu_threads"]))
     if not is_main_process():  # the main process reports; the others only warn
         logging.getLogger().setLevel(logging.WARNING)
-    result = train_model(params, rouge_params)
-    if not result.main_process:
-        return
-    write_json(METRICS, result.metrics)
-    write_json(SPEED, result.speed)
-    log.info("kept %s, best epoch %s: %s", result.metrics["kept"], result.metrics["best_epoch"],
-             result.metrics["best_validation"])
+    result = train_model(params, rouge_params, metrics_path=METRICS, speed_path=SPEED)
+    if result.main_process:
+        log.info("kept %s, best epoch %s: %s", result.metrics["kept"],
+                 result.metrics["best_epoch"], result.metrics["best_validation"])
 
 
 if __name__ == "__main__":

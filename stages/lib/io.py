@@ -13,10 +13,11 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from stages.lib import interrupts
 from stages.lib.errors import UserError
 
 TMP_MARK = ".tmp-"
@@ -37,31 +38,79 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 @contextmanager
+def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
+    """Yield temporary paths to write ``paths`` to; move them all into place when the block
+    succeeds, or none of them.
+
+    So a stage's data, metrics and plots are replaced together: a failure or a signal
+    while they are written leaves the previous ones as they were. The renames at the end
+    hold a signal back until they are all done (and are undone if one fails).
+    """
+    targets = [Path(path) for path in paths]
+    temporaries = [path.parent / f".{path.name}{TMP_MARK}{os.getpid()}" for path in targets]
+    made: list[Path] = []  # folders made here, removed again if nothing is written
+    done = False
+    try:
+        for path in targets:
+            made += reversed([folder for folder in path.parents if not folder.exists()])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(path)
+        yield temporaries
+        for tmp in temporaries:
+            if not (tmp.exists() or tmp.is_symlink()):
+                raise RuntimeError(f"nothing was written to {tmp}")
+        with interrupts.deferred():
+            _replace_all(temporaries, targets)
+        done = True
+    except OSError as err:
+        raise UserError(f"could not write {_failed_path(err, targets, temporaries)}: "
+                        f"{err.strerror or err}. Nothing was written; free some space or check "
+                        "permissions, then run the stage again.") from None
+    finally:
+        for tmp in temporaries:
+            _remove(tmp)
+        for folder in reversed(made if not done else []):
+            with suppress(OSError):
+                folder.rmdir()
+
+
+def _replace_all(temporaries: list[Path], targets: list[Path]) -> None:
+    """Rename each temporary to its target; on a failure, put the previous targets back."""
+    olds: list[tuple[Path, Path]] = []
+    done: list[Path] = []
+    try:
+        for path in targets:
+            if path.exists() or path.is_symlink():
+                old = path.parent / f".{path.name}{TMP_MARK}old-{os.getpid()}"
+                os.replace(path, old)
+                olds.append((old, path))
+        for tmp, path in zip(temporaries, targets, strict=True):
+            os.replace(tmp, path)
+            done.append(path)
+    except OSError:
+        for path in done:
+            _remove(path)
+        for old, path in olds:
+            os.replace(old, path)
+        raise
+    for old, _ in olds:
+        _remove(old)
+
+
+def _failed_path(err: OSError, targets: list[Path], temporaries: list[Path]) -> Path:
+    """The output an OSError is about (the first one if it does not say)."""
+    named = Path(err.filename) if err.filename else None
+    for path, tmp in zip(targets, temporaries, strict=True):
+        if named is not None and ({path, tmp} & {named, *named.parents}):
+            return path
+    return targets[0]
+
+
+@contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; move it to ``path`` when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = path.parent / f".{path.name}{TMP_MARK}{os.getpid()}"
-    try:
+    with atomic_outputs(path) as (tmp,):
         yield tmp
-        if not tmp.exists():
-            raise RuntimeError(f"nothing was written to {tmp}")
-        if path.exists() or path.is_symlink():
-            old = path.parent / f".{path.name}{TMP_MARK}old-{os.getpid()}"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
-        else:
-            os.replace(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        raise UserError(f"could not write {path}: {err.strerror or err}. "
-                        "Nothing was written; free some space or check permissions, "
-                        "then run the stage again.") from None
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def require_output(path: str | Path, marker: str) -> Path:
@@ -91,12 +140,20 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
-    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text(path, jsonl_text(rows))
 
 
-def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    write_text(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    write_text(path, csv_text(header, rows))

@@ -19,6 +19,8 @@ import subprocess
 import threading
 from collections.abc import Sequence
 
+from stages.lib import interrupts
+
 
 def is_main_process() -> bool:
     """Whether this is the process that writes (the only one, or rank 0 of several)."""
@@ -36,29 +38,42 @@ def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 
     Each process gets ``threads`` OpenMP threads (0: the cores shared out). The
     status is the first failing process's, after the others are stopped, or 0. Each
     child is waited for by its own thread (``Popen.wait``), so stopping one never
-    races with reaping another.
+    races with reaping another (``os.wait`` here once raised ChildProcessError).
+
+    The children run in a process group of their own, so a Ctrl-C reaches them once,
+    from here: a SIGINT or SIGTERM is passed on and the children are waited for (each
+    stops cleanly), then :class:`~stages.lib.interrupts.Interrupted` is raised; a
+    second signal kills them.
     """
     with socket.socket() as probe:  # a free port for the processes to meet on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    children = []
+    children: list[subprocess.Popen] = []
     ended: queue.Queue[subprocess.Popen] = queue.Queue()
-    for rank in range(processes):
-        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "WORLD_SIZE": str(processes), "RANK": str(rank), "LOCAL_RANK": str(rank),
-               "LOCAL_WORLD_SIZE": str(processes),
-               "OMP_NUM_THREADS": str(threads or max(1, (os.cpu_count() or 1) // processes))}
-        child = subprocess.Popen(list(command), env=env)
-        children.append(child)
-        threading.Thread(target=lambda c=child: (c.wait(), ended.put(c)), daemon=True).start()
-    def forward(signum, _frame):  # a SIGTERM to the launcher stops its processes too
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+    signals: list[int] = []
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    def stop(child: subprocess.Popen) -> None:
+        if child.poll() is None:
+            child.send_signal(signals[0] if len(signals) == 1 else signal.SIGKILL)
+
+    def forward(signum: int, _frame) -> None:
+        signals.append(signum)
+        for child in children:
+            stop(child)
+
+    previous = {signum: signal.signal(signum, forward) for signum in interrupts.SIGNALS}
     status = 0
     try:
+        for rank in range(processes):
+            env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                   "WORLD_SIZE": str(processes), "RANK": str(rank), "LOCAL_RANK": str(rank),
+                   "LOCAL_WORLD_SIZE": str(processes),
+                   "OMP_NUM_THREADS": str(threads or max(1, (os.cpu_count() or 1) // processes))}
+            child = subprocess.Popen(list(command), env=env, start_new_session=True)
+            children.append(child)
+            threading.Thread(target=lambda c=child: (c.wait(), ended.put(c)), daemon=True).start()
+            if signals:  # a signal came while the children started: this one missed it
+                stop(child)
         for _ in children:
             child = ended.get()
             code = child.returncode
@@ -68,9 +83,12 @@ def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 
                     if other.poll() is None:
                         other.send_signal(signal.SIGTERM)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         for child in children:
             if child.poll() is None:
                 child.kill()
                 child.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if signals:
+        raise interrupts.Interrupted(signals[0])
     return status

@@ -6,6 +6,7 @@ import functools
 import gzip
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from stages.lib import interrupts
 from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA, string_buffers
 from stages.lib.errors import UserError
 
@@ -145,6 +147,7 @@ def parse_marc_file(path: Path) -> pa.Table:
         _validate(table)  # pyarrow's reader lets bytes that are not UTF-8 through
         return table
     except (pa.ArrowInvalid, OSError, EOFError):
+        interrupts.raise_if_received()
         return _read_with_python(path)
 
 
@@ -188,7 +191,11 @@ def _parse_with_duckdb(path: Path) -> pa.Table | None:
             relation = cursor.read_json(str(path), format="newline_delimited",
                                         columns={name: "VARCHAR" for name in MARC_COLUMNS})
             return relation.to_arrow_table()
-    except duckdb.Error:
+    except (duckdb.Error, RuntimeError):
+        # DuckDB turns a Ctrl-C into an error ("Query interrupted"): not one to fall back from.
+        interrupts.raise_if_received()
+        if not isinstance(sys.exc_info()[1], duckdb.Error):
+            raise
         return None
 
 
