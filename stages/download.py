@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.lib.data import (
-    MARC_COLUMNS,
     MARC_SCHEMA,
     SPLITS,
     rows_by_language,
@@ -22,12 +21,8 @@ from stages.lib.data import (
 )
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.io import atomic_outputs, csv_text, dumps_json
-from stages.lib.marc import (
-    MARC_LANGUAGES,
-    check_marc_table,
-    find_split_files,
-    parse_marc_file,
-)
+from stages.lib.marc import MARC_LANGUAGES, find_split_files, parse_marc_file, read_lines
+from stages.lib.marc_checks import Origin, check_marc_table, file_origin
 from stages.lib.params import load_params, string, string_list
 
 log = logging.getLogger("download")
@@ -79,7 +74,10 @@ def read_local(folder: Path, languages: list[str]) -> tuple[dict[str, pa.Table],
     with ThreadPoolExecutor(1) as background:
         duplicates = background.submit(duplicate_ids, [table for *_, table in parsed])
         for language, split, path, table in parsed:
-            table, dropped = check_marc_table(path, table, language)
+            table, dropped = check_marc_table(file_origin(path, read_lines), table, language)
+            if not table.num_rows:
+                raise UserError(f"{path}: every review has an empty review_body or "
+                                "review_title, so none can be used.")
             parts[split].append(table)
             for reason, count in dropped.items():
                 report["dropped_rows"][reason] = report["dropped_rows"].get(reason, 0) + count
@@ -109,14 +107,30 @@ def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], di
                 report["missing_splits"].append(f"{language}/{split}")
                 continue
             table = loaded[split].data.table
-            missing = [c for c in MARC_COLUMNS if c not in table.column_names]
-            if missing:
-                raise UserError(f"{source} ({language}/{split}): column {', '.join(missing)} "
-                                f"missing; expected MARC's columns {', '.join(MARC_COLUMNS)}.")
-            table = table.select(MARC_COLUMNS).cast(MARC_SCHEMA)
+            origin = Origin(f"{source} ({language}/{split})")
+            table, dropped = check_marc_table(origin, table, language)
             parts[split].append(table)
+            for reason, count in dropped.items():
+                report["dropped_rows"][reason] = report["dropped_rows"].get(reason, 0) + count
     report["duplicate_review_ids"] = duplicate_ids(t for tables in parts.values() for t in tables)
     return {split: _concat(tables) for split, tables in parts.items()}, report
+
+
+def check_leaks(tables: dict[str, pa.Table]) -> None:
+    """A review in two splits (its review_id in both) would be scored after being trained
+    on, or scored twice: an error that names a few."""
+    for index, first in enumerate(SPLITS):
+        for second in SPLITS[index + 1:]:
+            if not tables[first].num_rows or not tables[second].num_rows:
+                continue
+            shared = tables[second]["review_id"].filter(
+                pc.is_in(tables[second]["review_id"], value_set=tables[first]["review_id"]))
+            if len(shared):
+                examples = ", ".join(map(repr, shared.slice(0, 3).to_pylist()))
+                raise UserError(
+                    f"{len(shared)} review_id(s) are in both the {first} and the {second} "
+                    f"split (e.g. {examples}): a leak, the {second} split would score reviews "
+                    f"that are also {first} reviews. Remove them from one of the two files.")
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -185,6 +199,7 @@ def download(source: str, languages: list[str], sample_dir: Path = SAMPLE_DIR
     else:
         folder = sample_dir if source == "sample" else Path(source).expanduser()
         tables, report = read_local(folder, languages)
+    check_leaks(tables)
     duplicates = report["duplicate_review_ids"]
     if duplicates:
         log.warning("%d review_id(s) occur more than once across the files", duplicates)

@@ -85,8 +85,10 @@ def test_download_blank_text_is_any_unicode_whitespace_and_padded_stars_parse(tm
 
 
 def test_download_counts_duplicate_review_ids(tmp_path):
-    write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2)])
-    write_jsonl(tmp_path / "dataset_en_dev.json", [review("en", 1)])
+    # (In two splits, an id is a leak: tests/test_marc_checks.py.)
+    write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2),
+                                                     review("en", 1)])
+    write_jsonl(tmp_path / "dataset_en_dev.json", [review("en", 3)])
     _, report = download(str(tmp_path), ["en"])
     assert report["duplicate_review_ids"] == 1
 
@@ -132,7 +134,7 @@ def test_download_keeps_unicode_text_intact(tmp_path):
     (b'{"review_id": "a"}\n{"review_id": \n', "line 2: malformed JSON"),
     (b"", "is empty"),
     ('{"review_id": "fácil"}\n'.encode("latin-1"), "line 1: not UTF-8"),
-    (b'{"review_id": "a", "review_body": {"text": "x"}}\n', "line 1: review_body is a JSON dict"),
+    (b'{"review_id": "a", "review_body": {"text": "x"}}\n', "line 1: review_body is a JSON object"),
 ])
 def test_download_names_file_and_line_of_bad_input(tmp_path, content, expected):
     (tmp_path / "dataset_en_train.json").write_bytes(content)
@@ -210,7 +212,7 @@ def test_download_rejects_missing_column_and_bad_stars(tmp_path):
     with pytest.raises(UserError, match="column review_id missing"):
         download(str(tmp_path), ["en"])
     write_jsonl(tmp_path / "dataset_en_train.json", [review("en", 1), review("en", 2, stars="9")])
-    with pytest.raises(UserError, match="line 2: stars is '9'"):
+    with pytest.raises(UserError, match='line 2: stars is "9"; expected a whole number'):
         download(str(tmp_path), ["en"])
 
 
@@ -404,7 +406,7 @@ def test_download_ignores_extra_columns_and_keeps_odd_text(tmp_path, caplog):
 
 @pytest.mark.parametrize("kind", ["chunks", "sliced", "large_string"])
 def test_blank_texts_found_from_the_arrow_buffers(kind):
-    from stages.lib.marc import _blank
+    from stages.lib.marc_checks import _blank
 
     texts = ["", " ", "\u3000\u00a0", "x", " x", "\u2003x", None, "é", "\u0085", "  \t\n"]
     expected = [True, True, True, False, False, False, True, False, True, True]

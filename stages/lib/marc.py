@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from stages.lib import interrupts
-from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA, string_buffers
+from stages.lib.data import MARC_COLUMNS, MARC_SCHEMA
 from stages.lib.errors import UserError
+from stages.lib.marc_checks import NOT_TEXT, TEXT_COLUMNS, describe
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 MARC_LANGUAGES = ("de", "en", "es", "fr", "ja", "zh")
 #: Split names in MARC's file names → split names in this pipeline.
 FILE_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
-TEXT_COLUMNS = ("review_body", "review_title")
 
 _MARC_FIELDS = frozenset(MARC_COLUMNS)
 #: How many bytes from the start of a file ``_first_lines_fit_fast_parse`` looks at.
@@ -64,20 +62,21 @@ def _open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The file's lines (bytes, decompressed)."""
     with _open_binary(path) as handle:
         yield from handle
 
 
 def _read_with_python(path: Path) -> pa.Table:
-    """Slow path for files the parsers reject: name the bad line, or coerce mixed types.
+    """Slow path for files the parsers reject: name the bad line, or read mixed stars.
 
     pyarrow refuses a column whose JSON type changes between lines (stars as 5 on
     one line and "5" on the next); such files are still valid MARC.
     """
     columns: dict[str, list] = {name: [] for name in MARC_COLUMNS}
     try:
-        for number, raw in enumerate(_lines(path), start=1):
+        for number, raw in enumerate(read_lines(path), start=1):
             if not raw.strip():
                 continue
             try:
@@ -88,16 +87,20 @@ def _read_with_python(path: Path) -> pa.Table:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as err:
-                raise UserError(f"{path}, line {number}: malformed JSON ({err.msg} at column "
-                                f"{err.colno}); expected one review object per line.") from None
+                # (json's messages may end in " at": "Invalid control character at")
+                raise UserError(f"{path}, line {number}: malformed JSON "
+                                f"({err.msg.removesuffix(' at')}, column {err.colno}); "
+                                "expected one review object per line.") from None
             if not isinstance(value, dict):
                 raise UserError(f"{path}, line {number}: expected a JSON object, got "
                                 f"{type(value).__name__}.")
             for name, values in columns.items():
                 item = value.get(name)
-                if isinstance(item, (dict, list)):
-                    raise UserError(f"{path}, line {number}: {name} is a JSON "
-                                    f"{type(item).__name__}; expected text.")
+                if name != "stars" and not isinstance(item, (str, type(None))):
+                    raise UserError(f"{path}, line {number}: {name} is "
+                                    f"{describe(value, name)}; every review needs its {name} "
+                                    "as text (a JSON string).")
+                # stars as 4 or "4" (4.0, true or an object are refused with the others)
                 values.append(None if item is None else str(item))
             for name in value.keys() - columns.keys():
                 columns.setdefault(f"extra:{name}", [])
@@ -113,17 +116,6 @@ def _read_with_python(path: Path) -> pa.Table:
     # A column absent from every line is missing, as in the fast path.
     absent = [name for name in MARC_COLUMNS if table[name].null_count == table.num_rows]
     return table.drop_columns(absent)
-
-
-def _line_of_row(path: Path, row: int) -> int:
-    """Line number (1-based) of the ``row``-th non-blank line."""
-    seen = -1
-    for number, raw in enumerate(_lines(path), start=1):
-        if raw.strip():
-            seen += 1
-            if seen == row:
-                return number
-    return row + 1
 
 
 def parse_marc_file(path: Path) -> pa.Table:
@@ -180,17 +172,25 @@ def _first_lines_fit_fast_parse(path: Path) -> bool:
 
 
 def _parse_with_duckdb(path: Path) -> pa.Table | None:
-    """MARC's eight fields as text, parsed by DuckDB; None if DuckDB rejects the file.
+    """MARC's eight fields as text (and :data:`NOT_TEXT`), parsed by DuckDB; None if DuckDB
+    rejects the file.
 
     DuckDB's reader parses twice as fast as pyarrow's and checks that the text is
     UTF-8 (pyarrow's does not). Its threads parse 16 MB buffers; the rows come back in
     the file's order (insertion order kept). Offline: no extension is installed or loaded.
     """
+    # The text fields are read as JSON, so a number or an object there is seen (as text it
+    # would pass for one); the rest as text, where the checks spot what is not (27% more
+    # time than all as text: the JSON types of every field would cost 75%).
+    columns = {name: "JSON" if name in TEXT_COLUMNS else "VARCHAR" for name in MARC_COLUMNS}
+    text = [f"{name}->>'$' AS {name}" if name in TEXT_COLUMNS else name for name in MARC_COLUMNS]
+    not_text = " OR ".join(f"json_type({name}) NOT IN ('VARCHAR', 'NULL')"
+                           for name in TEXT_COLUMNS)
     try:
         with _duckdb().cursor() as cursor:
-            relation = cursor.read_json(str(path), format="newline_delimited",
-                                        columns={name: "VARCHAR" for name in MARC_COLUMNS})
-            return relation.to_arrow_table()
+            relation = cursor.read_json(str(path), format="newline_delimited", columns=columns)
+            return relation.select(", ".join([*text, f"coalesce({not_text}, false) AS "
+                                                      f"{NOT_TEXT}"])).to_arrow_table()
     except (duckdb.Error, RuntimeError):
         # DuckDB turns a Ctrl-C into an error ("Query interrupted"): not one to fall back from.
         interrupts.raise_if_received()
@@ -210,52 +210,6 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
         "autoinstall_known_extensions": False, "autoload_known_extensions": False})
 
 
-def check_marc_table(path: Path, table: pa.Table, language: str
-                     ) -> tuple[pa.Table, dict[str, int]]:
-    """Check a parsed MARC file; return it as MARC_SCHEMA and the drop counts.
-
-    Rows whose review body or title is null or blank are dropped and counted: they
-    cannot be used to learn or score a title.
-    """
-    present = set(table.column_names)
-    if table.num_rows == 0:
-        raise UserError(f"{path} holds no reviews: expected one JSON object per line.")
-    missing = [c for c in MARC_COLUMNS if c not in present
-               or (c != "stars" and table[c].null_count == table.num_rows)]
-    if "stars" not in present:
-        missing.append("stars")
-    if missing:
-        raise UserError(f"{path}: column {', '.join(sorted(set(missing)))} missing; MARC files "
-                        f"have the fields {', '.join(MARC_COLUMNS)} on every line.")
-    extra = sorted(present - set(MARC_COLUMNS))
-    if extra:
-        log.warning("%s: ignoring extra column(s) %s", path, ", ".join(extra))
-
-    stars = _parse_stars(path, table["stars"])
-    table = table.select([c for c in MARC_COLUMNS if c != "stars"])
-    table = table.add_column(MARC_COLUMNS.index("stars"), "stars", stars)
-    table = table.cast(MARC_SCHEMA)
-
-    wrong_language = pc.not_equal(table["language"], language)
-    if pc.any(wrong_language).as_py():
-        row = pc.index(wrong_language, True).as_py()
-        raise UserError(f"{path}, line {_line_of_row(path, row)}: language is "
-                        f"{table['language'][row].as_py()!r}, but the file name says "
-                        f"{language!r}.")
-
-    dropped = {}
-    keep = None
-    for column in TEXT_COLUMNS:
-        blank = _blank(table[column])
-        dropped[f"empty_{column}"] = pc.sum(blank).as_py() or 0
-        keep = pc.invert(blank) if keep is None else pc.and_(keep, pc.invert(blank))
-    if any(dropped.values()):
-        log.warning("%s: dropping %s", path, ", ".join(f"{n} rows with {k}"
-                                                     for k, n in dropped.items() if n))
-        table = table.filter(keep)
-    return table, dropped
-
-
 def _validate(table: pa.Table) -> None:
     """``table.validate(full=True)``, the chunks shared among pyarrow's threads.
 
@@ -269,69 +223,3 @@ def _validate(table: pa.Table) -> None:
     with ThreadPoolExecutor(pa.cpu_count()) as pool:
         for _ in pool.map(lambda chunk: chunk.validate(full=True), chunks):
             pass
-
-
-#: First bytes of the UTF-8 encodings of Unicode's white space: ASCII's (tab to carriage
-#: return, space), and the lead bytes of U+0085, U+00A0 (C2), U+1680 (E1), U+2000-U+205F (E2)
-#: and U+3000 (E3). A text that starts with none of them is not blank.
-#: As a lookup table by byte value: one gather per text, where np.isin sorts.
-_SPACE_LEAD_BYTE = np.zeros(256, dtype=bool)
-_SPACE_LEAD_BYTE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0xC2, 0xE1, 0xE2, 0xE3]] = True
-
-
-def _may_start_with_space(chunk: pa.Array) -> np.ndarray:
-    """Rows of a string array whose first byte may begin a white-space character."""
-    offsets, data = string_buffers(chunk)
-    starts = offsets[:-1]
-    filled = offsets[1:] > starts
-    first = np.zeros(len(chunk), dtype=np.uint8)
-    first[filled] = data[starts[filled]]
-    return filled & _SPACE_LEAD_BYTE[first]
-
-
-def _blank(text: pa.ChunkedArray) -> pa.ChunkedArray:
-    """True where ``text`` is null, empty or whitespace only (Unicode's spaces).
-
-    Only texts whose first byte may begin a space can be blank, so the full scan runs
-    on those few (read from the Arrow buffers with numpy): scanning every review
-    costs a tenth of a second per 400,000. Chunk by chunk, because ``take`` on a
-    chunked array first joins its chunks: a copy of every review body.
-    """
-    empty = pc.fill_null(pc.equal(pc.binary_length(text), 0), True)
-    blank_chunks = []
-    for chunk in text.chunks:
-        candidates = np.flatnonzero(_may_start_with_space(chunk))
-        mask = np.zeros(len(chunk), dtype=bool)
-        if len(candidates):
-            spaces_only = pc.fill_null(pc.utf8_is_space(chunk.take(candidates)), False)
-            mask[candidates[spaces_only.to_numpy(zero_copy_only=False)]] = True
-        blank_chunks.append(mask)
-    if not any(mask.any() for mask in blank_chunks):
-        return empty
-    return pc.or_(empty, pa.chunked_array([pa.array(np.concatenate(blank_chunks))]))
-
-
-def _parse_stars(path: Path, stars: pa.ChunkedArray) -> pa.ChunkedArray:
-    """MARC's files hold stars as strings "1".."5"; the Hub version as integers."""
-    try:
-        if pa.types.is_string(stars.type) or pa.types.is_large_string(stars.type):
-            try:  # MARC's "1".."5" cast as they are; trimming every value costs more
-                numbers = pc.cast(stars, pa.int32())
-            except pa.ArrowInvalid:
-                numbers = pc.cast(pc.utf8_trim_whitespace(stars), pa.int32())
-        else:
-            numbers = pc.cast(stars, pa.int32())
-        valid = pc.and_(pc.greater_equal(numbers, 1), pc.less_equal(numbers, 5))
-        valid = pc.fill_null(valid, False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        numbers, valid = None, None
-    if valid is None or not pc.all(valid).as_py():
-        if valid is None:
-            as_text = pc.cast(stars, pa.string())
-            pattern = pc.match_substring_regex(pc.utf8_trim_whitespace(as_text), r"^[1-5]$")
-            valid = pc.fill_null(pattern, False)
-        row = pc.index(valid, False).as_py()
-        raise UserError(f"{path}, line {_line_of_row(path, row)}: stars is "
-                        f"{stars[row].as_py()!r}; expected 1 to 5 (a number or a string "
-                        "such as \"4\").")
-    return numbers
