@@ -17,7 +17,7 @@ from stages.lib.data import (
     word_counts,
     write_splits,
 )
-from stages.lib.errors import stage_entry
+from stages.lib.errors import UserError, stage_entry
 from stages.lib.io import atomic_outputs, csv_text, dumps_json
 from stages.lib.params import integer, load_params
 
@@ -36,9 +36,22 @@ BODY_BIN, BODY_LAST = 25, 500
 
 
 def drop_short_titles(tables: dict[str, pa.Table], min_words: int) -> dict[str, pa.Table]:
-    """Keep rows whose ``review_title`` has ``min_words`` or more whitespace-separated words."""
-    return {split: table.filter(pc.greater_equal(word_counts(table["review_title"]), min_words))
+    """Keep rows whose ``review_title`` has ``min_words`` or more whitespace-separated words.
+
+    A split that had rows and would keep none is an error: the stages after it can't
+    learn from or score an empty split.
+    """
+    kept = {split: table.filter(pc.greater_equal(word_counts(table["review_title"]), min_words))
             for split, table in tables.items()}
+    emptied = [split for split, table in tables.items()
+               if table.num_rows and not kept[split].num_rows]
+    if emptied:
+        longest = max(pc.max(word_counts(tables[split]["review_title"])).as_py()
+                      for split in emptied)
+        raise UserError(f"params.yaml: drop_short_titles.min_words is {min_words}, which leaves "
+                        f"the {' and '.join(emptied)} split(s) with no rows (their longest "
+                        f"title has {longest} words). Lower drop_short_titles.min_words.")
+    return kept
 
 
 def histogram(counts: np.ndarray, width: int, last: int) -> list[tuple[str, int]]:

@@ -119,9 +119,10 @@ def check_inputs(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
     for split in ("train", "validation"):
         if split not in datasets or datasets[split].num_rows == 0:
             raise UserError(f"{data_dir}: the {split} split has no rows; training needs train "
-                            "rows to learn from and validation rows to pick the best epoch. "
-                            "Check the params of the data stages (e.g. "
-                            "drop_short_titles.min_words) and run dvc repro.")
+                            "rows to learn from and validation rows to pick the best epoch. A "
+                            "split is empty from download on when download.source has no file "
+                            "for it (dataset_<lang>_train.json, dataset_<lang>_dev.json); "
+                            "metrics/<stage>.json shows the rows each stage kept.")
     if params["others_epochs"] > 0 and (OTHERS_SPLIT not in datasets
                                         or datasets[OTHERS_SPLIT].num_rows == 0):
         raise UserError(
@@ -227,8 +228,9 @@ def _train(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir:
 def main() -> None:
     params = load_params("train", SPEC)
     rouge_params = load_rouge_params()
-    require_output(INPUT, "dataset_dict.json")
     require_output(BASE_MODEL, "config.json")
+    # Before any process starts: each would print the same error.
+    check_inputs(load_splits(INPUT), params, INPUT)
     if params["cpu_processes"] > 1 and not launched() and not torch.cuda.is_available():
         log.info("training in %d CPU processes", params["cpu_processes"])
         sys.exit(launch_cpu_processes(params["cpu_processes"],
