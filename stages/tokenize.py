@@ -24,9 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from stages.lib import interrupts
 from stages.lib.data import load_fingerprint, load_splits, write_splits
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.io import atomic_outputs, dumps_json, require_output
+from stages.lib.io import atomic_outputs, damaged_output, dumps_json, require_output
 from stages.lib.params import integer, load_params
 
 log = logging.getLogger("tokenize")
@@ -48,7 +49,11 @@ KEPT_COLUMNS = ("review_id", "language", "review_body", "review_title")
 def load_tokenizer(path: str | Path = BASE_MODEL) -> PreTrainedTokenizerBase:
     """The base model's (fast) tokenizer, saved by stage base_model."""
     path = require_output(path, "tokenizer_config.json")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as err:  # (tokenizers' and json's errors)
+        interrupts.raise_if_received()
+        raise damaged_output(path, err) from None
     if not tokenizer.is_fast:
         raise UserError(f"the tokenizer in {path} is not a fast (Rust) tokenizer; "
                         "tokenize needs one to process whole splits at once.")

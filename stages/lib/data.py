@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from datasets import DatasetInfo, Features
 from datasets.utils.py_utils import asdict
 
-from stages.lib.io import atomic_path, require_output
+from stages.lib.io import atomic_path, damaged_output, require_output
 
 SPLITS = ("train", "validation", "test")
 #: The split of rows from other product categories (filter_books.others_categories),
@@ -135,18 +135,34 @@ def load_splits(path: str | Path) -> dict[str, pa.Table]:
 
     Reads the Arrow files that ``state.json`` lists, as ``load_from_disk`` does,
     without building ``Dataset`` objects around them (their feature checks and
-    thread pool cost more than the mapping itself).
+    thread pool cost more than the mapping itself). A file that is missing, cut
+    short or not what a stage writes is a ``UserError`` that says which stage to rerun.
     """
     path = require_output(path, "dataset_dict.json")
-    names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
     tables = {}
-    for name in names:
-        state = json.loads((path / name / "state.json").read_text(encoding="utf-8"))
-        # The mapping stays open as long as the table's buffers need it.
-        parts = [pa.ipc.open_stream(pa.memory_map(str(path / name / item["filename"]))).read_all()
-                 for item in state["_data_files"]]
-        tables[name] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    try:
+        names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        for name in names:
+            state = json.loads((path / name / "state.json").read_text(encoding="utf-8"))
+            parts = [_read_arrow_stream(path / name / item["filename"])
+                     for item in state["_data_files"]]
+            tables[name] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as err:
+        raise damaged_output(path, err) from None
     return tables
+
+
+#: What a closed Arrow IPC stream ends with: a file without it was cut short.
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def _read_arrow_stream(path: Path) -> pa.Table:
+    # The mapping stays open as long as the table's buffers need it.
+    source = pa.memory_map(str(path))
+    marker = len(_END_OF_STREAM)
+    if source.size() < marker or source.read_at(marker, source.size() - marker) != _END_OF_STREAM:
+        raise ValueError(f"{path.name} is cut short")
+    return pa.ipc.open_stream(source).read_all()
 
 
 def load_fingerprint(path: str | Path) -> str:

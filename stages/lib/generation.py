@@ -8,6 +8,7 @@ registers :data:`PIPELINE_TASK` with ``transformers.pipeline``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from stages.lib import interrupts
 from stages.lib.errors import UserError
+from stages.lib.io import damaged_output, output_stage
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +62,40 @@ def set_cpu_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+#: Files a tokenizer loads from, besides tokenizer_config.json: a fast tokenizer's own, or a
+#: vocabulary that Transformers converts (SentencePiece, BPE, WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model",
+                   "vocab.json", "vocab.txt")
+_SAVE_AGAIN = "save the model and its tokenizer again with save_pretrained"
+
+
 def load_model(path: str | Path, device: torch.device | str | None = None
                ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A saved seq2seq model and its tokenizer from a local folder, in eval mode.
 
-    Weights are read from safetensors only; nothing is fetched from the Hub.
+    Weights are read from safetensors only; nothing is fetched from the Hub. A folder
+    that lacks a part or holds a damaged file is a ``UserError`` saying what to rerun.
     """
     path = Path(path)
+    stage = output_stage(path)
     if not (path / "config.json").is_file():
-        raise UserError(f"{path} is not a saved model (no config.json there). Train one with "
-                        "`dvc repro train`, or point to a folder written by `save_pretrained`.")
+        fix = (f"run `dvc repro {stage}`" if stage else
+               "train one with `dvc repro train`, or point to a folder written by "
+               "`save_pretrained`")
+        raise UserError(f"{path} is not a saved model (no config.json there): {fix}.")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise damaged_output(path, f"no tokenizer: none of {', '.join(TOKENIZER_FILES)}",
+                             _SAVE_AGAIN)
+    for name in ("config.json", "generation_config.json", "tokenizer_config.json"):
+        try:  # Transformers ignores a damaged generation_config.json: its settings would go
+            if (path / name).is_file():
+                json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise damaged_output(path / name, err, _SAVE_AGAIN) from None
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as err:
-        raise UserError(f"{path}/config.json could not be read as a model config: {err}") from None
+        raise damaged_output(path / "config.json", err, _SAVE_AGAIN) from None
     if not is_seq2seq_config(config):
         raise UserError(f"{path} holds a '{config.model_type}' model, not a sequence-to-sequence "
                         "model (T5, mT5, BART, ...) that can write summaries.")
@@ -80,8 +103,9 @@ def load_model(path: str | Path, device: torch.device | str | None = None
         model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True,
                                                       use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise UserError(f"could not load the model and tokenizer saved in {path}: {err}") from None
+    except Exception as err:  # (safetensors', tokenizers' and json's errors)
+        interrupts.raise_if_received()
+        raise damaged_output(path, err, _SAVE_AGAIN) from None
     try:
         model.to(device or pick_device())
     except (RuntimeError, AssertionError, ValueError) as err:

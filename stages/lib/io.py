@@ -113,6 +113,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
 
 
+def output_stage(path: str | Path) -> str | None:
+    """The stage whose output ``path`` is (``data/<stage>/...``), or None."""
+    parts = Path(path).parts
+    for index in range(len(parts) - 2, -1, -1):
+        if parts[index] == "data" and (_STAGES_DIR / f"{parts[index + 1]}.py").is_file():
+            return parts[index + 1]
+    return None
+
+
+_STAGES_DIR = Path(__file__).resolve().parents[1]
+
+
 def require_output(path: str | Path, marker: str) -> Path:
     """Check that ``path``, a stage's output folder, holds ``marker``; else say what to run.
 
@@ -120,9 +132,27 @@ def require_output(path: str | Path, marker: str) -> Path:
     """
     path = Path(path)
     if not (path / marker).is_file():
+        stage = output_stage(path) or path.name
         raise UserError(f"{path} is missing or incomplete: it is the output of stage "
-                        f"'{path.name}'; run `dvc repro {path.name}` first.")
+                        f"'{stage}'; run `dvc repro {stage}` first.")
     return path
+
+
+def damaged_output(path: str | Path, err: BaseException | str,
+                   elsewhere: str = "write it again") -> UserError:
+    """The error for a file or folder an earlier stage wrote that can't be read: which stage
+    to rerun (``elsewhere``: what to do when ``path`` is not a stage's output)."""
+    detail = err if isinstance(err, str) else first_line(err)
+    stage = output_stage(path)
+    fix = (f"it is the output of stage '{stage}': rebuild it with `dvc repro -f {stage}`"
+           if stage else elsewhere)
+    return UserError(f"{path} is damaged or incomplete ({detail}); {fix}.")
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's message, first line, for a one-paragraph error."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -1,0 +1,125 @@
+"""Files an earlier stage wrote, damaged or cut short: a clear error that says which stage to
+rerun (`dvc repro -f <stage>`), in the stages and in `summarize`; never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages import summarize
+from stages.lib.data import load_splits, save_splits
+from stages.lib.errors import UserError
+from stages.lib.params import validate_section
+from stages.train import SPEC, train_model
+from tests.model_helpers import ROUGE, TRAIN, make_inputs, splits
+from tests.test_data_cli import assert_user_error
+
+
+def cut(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def arrow_file(folder: Path) -> Path:
+    return next((folder / "train").glob("*.arrow"))
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda f: cut(arrow_file(f)), "data-00000-of-00001.arrow is cut short"),
+    # Cut where a record batch ends: pyarrow reads it as a shorter table, without an error.
+    (lambda f: cut(arrow_file(f), 1 - 8 / arrow_file(f).stat().st_size), "is cut short"),
+    (lambda f: arrow_file(f).unlink(), "No such file"),
+    (lambda f: (f / "train" / "state.json").write_text('{"_data_files": ['), "JSONDecodeError"),
+    (lambda f: (f / "dataset_dict.json").write_text("[]"), "TypeError"),
+])
+def test_a_damaged_dataset_names_the_stage_to_rerun(tmp_path, damage, said):
+    folder = tmp_path / "data" / "drop_short_titles"
+    save_splits(splits(), folder, fingerprint="test")
+    damage(folder)
+    with pytest.raises(UserError) as caught:
+        load_splits(folder)
+    message = str(caught.value)
+    assert message.startswith(f"{folder} is damaged or incomplete (") and said in message
+    assert message.endswith("it is the output of stage 'drop_short_titles': rebuild it with "
+                            "`dvc repro -f drop_short_titles`.")
+
+
+def test_a_stage_whose_input_is_cut_short_says_what_to_rerun(project):
+    save_splits(splits(), project / "data" / "filter_books", fingerprint="test")
+    cut(arrow_file(project / "data" / "filter_books"))
+    assert_user_error(subprocess.run([sys.executable, "-m", "stages.concat_shuffle"],
+                                     cwd=project, capture_output=True, text=True, timeout=300),
+                      "data/filter_books is damaged or incomplete",
+                      "`dvc repro -f filter_books`")
+
+
+@pytest.fixture(scope="module")
+def pipeline_model(tmp_path_factory) -> Path:
+    """A project folder with data/train/model (the tiny base model, as train saves it)."""
+    root = tmp_path_factory.mktemp("damaged")
+    _, base = make_inputs(root)
+    shutil.copytree(base, root / "data" / "train" / "model")
+    return root
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda m: cut(m / "model.safetensors"), "(SafetensorError: "),
+    (lambda m: cut(m / "tokenizer.json"), "(JSONDecodeError: "),
+    (lambda m: cut(m / "config.json"), "config.json is damaged or incomplete (JSONDecodeError"),
+    # Transformers skips a generation_config.json it can't read: its settings would be lost.
+    (lambda m: cut(m / "generation_config.json"), "generation_config.json is damaged"),
+    # The issue's case: the message blamed sentencepiece, which is installed.
+    (lambda m: (m / "tokenizer.json").unlink(), "(no tokenizer: none of tokenizer.json, "),
+])
+def test_summarize_with_a_damaged_model_says_what_to_rerun(pipeline_model, tmp_path,
+                                                            monkeypatch, capsys, damage, said):
+    project = tmp_path / "project"
+    shutil.copytree(pipeline_model, project)
+    damage(project / "data" / "train" / "model")
+    monkeypatch.chdir(project)  # summarize's default model: data/train/model
+    with pytest.raises(SystemExit) as exit_:
+        summarize.main(["A fun book for children."])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "error: data/train/model" in err and said in err, err
+    assert err.rstrip().endswith("it is the output of stage 'train': rebuild it with "
+                                 "`dvc repro -f train`."), err
+
+
+def test_summarize_names_what_a_model_folder_of_ones_own_lacks(pipeline_model, tmp_path,
+                                                                capsys):
+    folder = tmp_path / "my-model"
+    shutil.copytree(pipeline_model / "data" / "train" / "model", folder)
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(SystemExit):
+        summarize.main(["--model", str(folder), "A fun book for children."])
+    err = capsys.readouterr().err
+    assert "no tokenizer" in err and "sentencepiece" not in err.split(";")[1]
+    assert err.rstrip().endswith("save the model and its tokenizer again with save_pretrained.")
+
+
+def test_train_on_a_dataset_whose_info_is_damaged(tmp_path):
+    tokenized, base = make_inputs(tmp_path)
+    (tokenized / "train" / "dataset_info.json").write_text("{")
+    with pytest.raises(UserError, match=r"data/tokenize is damaged or incomplete .*"
+                                        r"`dvc repro -f tokenize`"):
+        train_model(validate_section("train", TRAIN, SPEC), ROUGE, data_dir=tokenized,
+                    base_model_dir=base,
+                    output_dir=tmp_path / "model", checkpoints_root=tmp_path / "checkpoints",
+                    live_dir=tmp_path / "live")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "live").exists()
+
+
+def test_tokenize_with_a_damaged_base_model(pipeline_model, project):
+    shutil.copytree(pipeline_model / "data", project / "data", dirs_exist_ok=True)
+    shutil.rmtree(project / "data" / "tokenize")
+    cut(project / "data" / "base_model" / "tokenizer.json")
+    done = subprocess.run([sys.executable, "-m", "stages.tokenize"], cwd=project,
+                          capture_output=True, text=True, timeout=300)
+    assert_user_error(done, "data/base_model is damaged or incomplete",
+                      "`dvc repro -f base_model`")
+    assert not (project / "data" / "tokenize").exists()
