@@ -38,6 +38,14 @@ METRICS = Path("metrics/filter_books.json")
 
 #: ``others_categories`` value for every category not in ``categories``.
 ALL = "all"
+#: MARC's product categories (of every language).
+MARC_CATEGORIES = frozenset({
+    "apparel", "automotive", "baby_product", "beauty", "book", "camera",
+    "digital_ebook_purchase", "digital_video_download", "drugstore", "electronics", "furniture",
+    "grocery", "home", "home_improvement", "industrial_supplies", "jewelry", "kitchen",
+    "lawn_and_garden", "luggage", "musical_instruments", "office_product", "other", "pc",
+    "personal_care_appliances", "pet_products", "shoes", "sports", "toy", "video_games", "watch",
+    "wireless"})
 
 
 def _others_categories() -> Field:
@@ -55,17 +63,23 @@ SPEC = {"categories": string_list(), "others_categories": _others_categories(),
 
 
 def _check_names(key: str, names: list[str], present: set[str]) -> None:
-    """A category that no row has but that is close to one that does is a typo (MARC's
-    names are lower case): say which. Others may simply be absent from this data."""
+    """Each name must be a category: one the data has, or one of MARC's (a language or a
+    part of the corpus may lack one: a warning). Any other name is an error that names
+    the closest category; MARC's names are lower case, so "Book" is one too."""
+    known = present | MARC_CATEGORIES
     for name in names:
         if name in present:
             continue
-        close = difflib.get_close_matches(name.lower(), sorted(present), n=1, cutoff=0.6)
-        if not close:
+        if name in MARC_CATEGORIES:
+            log.warning("filter_books.%s lists '%s', a category no review here has", key, name)
             continue
-        hint = f" Did you mean '{close[0]}'?"
-        raise UserError(f"params.yaml: filter_books.{key} lists '{name}', a category that no "
-                        f"review has.{hint} The categories in the data are: "
+        miscased = sorted(c for c in known if c.lower() == name.lower())
+        close = miscased or difflib.get_close_matches(name.lower(), sorted(known), n=1,
+                                                      cutoff=0.6)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        case = " (names are matched exactly, and MARC's are lower case)" if miscased else ""
+        raise UserError(f"params.yaml: filter_books.{key} lists '{name}', which is not a "
+                        f"product category{case}.{hint} The categories in the data are: "
                         f"{', '.join(sorted(present))}.")
 
 
