@@ -120,9 +120,18 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     return metrics, predictions, speed
 
 
+def check_params(params: Mapping[str, Any]) -> None:
+    """Generation params that contradict each other."""
+    if params["min_new_tokens"] > params["max_new_tokens"]:
+        raise UserError(f"params.yaml: evaluate.min_new_tokens ({params['min_new_tokens']}) is "
+                        f"more than evaluate.max_new_tokens ({params['max_new_tokens']}): no "
+                        "title could be that long and that short. Lower min_new_tokens.")
+
+
 @stage_entry
 def main() -> None:
     params = load_params("evaluate", SPEC)
+    check_params(params)
     rouge_params = load_rouge_params()
     tables = load_splits(INPUT)
     if pick_device().type == "cpu":

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from stages.lib.errors import UserError
-from stages.lib.params import Field, validate_section
+from stages.lib.params import Field, load_params, validate_section
 from tests.conftest import ROOT
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -85,3 +85,27 @@ def test_nested_keys_are_validated(section, group, key):
     typo = {**PARAMS[section], group: {**PARAMS[section][group], key + "x": 1}}
     with pytest.raises(UserError, match=rf"unknown key {section}\.{group}\.{key}x"):
         validate_section(section, typo, spec)
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    # YAML keeps the last of two equal keys, so the stages ran with it; DVC refuses the file.
+    path = tmp_path / "params.yaml"
+    path.write_text("drop_short_titles:\n  min_words: 3\nrouge:\n  seed: 1\n"
+                    "drop_short_titles:\n  min_words: 5\n")
+    with pytest.raises(UserError, match=r"params.yaml, line 5: drop_short_titles is given twice "
+                                        r"\(first on line 1\); keep one of them"):
+        load_params("drop_short_titles", {"min_words": Field("an integer", int)}, path)
+    path.write_text("train:\n  epochs: 2\n  seed: 1\n  epochs: 8\n")
+    with pytest.raises(UserError, match=r"line 4: train.epochs is given twice \(first on line 2"):
+        load_params("train", {"epochs": Field("an integer", int)}, path)
+
+
+def test_evaluate_refuses_a_minimum_length_above_the_maximum():
+    from stages.evaluate import check_params
+
+    values = validate_section("evaluate", {**PARAMS["evaluate"], "min_new_tokens": 40,
+                                           "max_new_tokens": 30}, spec_of("evaluate"))
+    with pytest.raises(UserError, match=r"evaluate.min_new_tokens \(40\) is more than "
+                                        r"evaluate.max_new_tokens \(30\)"):
+        check_params(values)
+    check_params(PARAMS["evaluate"])

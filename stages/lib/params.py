@@ -145,14 +145,38 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict[str, Any]:
     except FileNotFoundError:
         raise UserError(f"{path} not found: run the stage from the project's root folder, "
                         "where params.yaml is.") from None
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        _refuse_repeated_keys(node, path)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {err}") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a mapping of sections (e.g. 'download:'), "
                         f"got {type(data).__name__}.")
     return data
+
+
+def _refuse_repeated_keys(node: yaml.Node | None, path: Path, keys: tuple[str, ...] = ()
+                          ) -> None:
+    """A key given twice in one mapping is an error (YAML loaders keep the last; DVC
+    refuses the file), naming it and both lines."""
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise UserError(f"{path}, line {line}: {'.'.join((*keys, key))} is given twice "
+                                f"(first on line {lines[key]}); keep one of them.")
+            lines[key] = line
+            _refuse_repeated_keys(value_node, path, (*keys, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_repeated_keys(item, path, keys)
 
 
 def validate_section(section: str, values: Any, spec: Mapping[str, Field],
