@@ -10,10 +10,11 @@ import textwrap
 import uuid
 
 import pytest
+import yaml
 
 from stages.lib.errors import UserError
 from stages.lib.io import atomic_path, write_json
-from tests.conftest import run_stage, set_params
+from tests.conftest import ROOT, run_stage, set_params
 from tests.test_pipeline import dvc, init_repo, ran
 
 # Runs a stage with save_splits' Arrow file writer patched to SIGKILL the process
@@ -128,3 +129,32 @@ def test_hub_token_is_never_written(project):
             assert token.encode() not in path.read_bytes(), path
     assert token not in result.stderr + result.stdout
     assert os.environ.get("HF_TOKEN") != token
+
+
+def test_a_params_typo_costs_no_results(project):
+    # DVC deleted a stage's outputs before it ran it, so a run that stopped on a typo left
+    # no data/concat_shuffle and no metrics (which `dvc checkout` can't restore: not cached).
+    init_repo(project)
+    dvc(project, "repro", "concat_shuffle")
+    outputs = [project / "metrics" / "concat_shuffle.json",
+               *sorted((project / "data" / "concat_shuffle").rglob("*.*"))]
+    before = {path: path.read_bytes() for path in outputs}
+    set_params(project, concat_shuffle={"seed": "42x"})
+    failed = subprocess.run(["dvc", "repro", "concat_shuffle"], cwd=project, capture_output=True,
+                            text=True, timeout=300)
+    assert failed.returncode != 0 and "concat_shuffle.seed must be" in failed.stderr
+    assert {path: path.read_bytes() for path in outputs} == before
+    status = dvc(project, "status", "concat_shuffle").stdout
+    assert "changed outs" not in status and "params.yaml" in status, status  # the typo only
+    set_params(project, concat_shuffle={"seed": 42})
+    assert dvc(project, "status", "concat_shuffle").stdout.startswith("Data and pipelines are up")
+
+
+def test_every_output_is_kept_when_its_stage_fails():
+    # persist: DVC deletes no output before it runs a stage; the stage replaces them.
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for kind in ("outs", "metrics", "plots"):
+            for out in stage.get(kind, []):
+                assert isinstance(out, dict) and next(iter(out.values())).get("persist"), \
+                    (name, out)
