@@ -147,7 +147,9 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     """
     started = time.perf_counter()
     main = is_main_process()
-    paths = [output_dir, live_dir, *(path for path in (metrics_path, speed_path) if path)]
+    reports = [(path, name) for path, name in ((metrics_path, "metrics"), (speed_path, "speed"))
+               if path is not None]
+    paths = [output_dir, live_dir, *(path for path, _ in reports)]
     with atomic_outputs(*paths) if main else nullcontext(paths) as temporaries:
         if main:
             temporaries[1].mkdir()  # the curves go here while training runs
@@ -156,9 +158,8 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         result.speed["wall_seconds"] = round(time.perf_counter() - started, 2)
         if main:
             shutil.copytree(model_dir, temporaries[0])
-            for tmp, report in zip(temporaries[2:], (result.metrics, result.speed),
-                                   strict=False):
-                tmp.write_text(dumps_json(report), encoding="utf-8")
+            for tmp, (_, name) in zip(temporaries[2:], reports, strict=True):
+                tmp.write_text(dumps_json(getattr(result, name)), encoding="utf-8")
     if main:  # saved: the run's checkpoints (run_dir/<phase>/model's run_dir) can go
         shutil.rmtree(model_dir.parents[1], ignore_errors=True)
     return result

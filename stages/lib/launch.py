@@ -79,8 +79,8 @@ def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 
             code = child.returncode
             if code != 0 and status == 0:
                 status = code if code > 0 else 128 - code
-                for other in children:
-                    if other.poll() is None:
+                for other in children:  # (after a signal they have it already)
+                    if other.poll() is None and not signals:
                         other.send_signal(signal.SIGTERM)
     finally:
         for child in children:
