@@ -3,8 +3,10 @@ or 143, no traceback, nothing half-written, and the next run recovers."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -124,13 +126,37 @@ def test_download_stopped_while_it_parses(project, tmp_path):
     assert {name: (project / name).read_bytes() for name in outputs} == outputs
 
 
-@pytest.mark.skipif(not REAL_MARC.is_dir(), reason="needs MARC's files in ../shared/marc")
+class OpenWatch:
+    """Counts the times a file is opened (Linux's inotify): an event to wait on."""
+
+    def __init__(self, path: Path) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(0)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, str(path).encode(), 0x20) < 0:
+            raise OSError(ctypes.get_errno(), f"no inotify watch on {path}")  # 0x20: IN_OPEN
+        self.count = 0
+
+    def wait_for(self, count: int) -> None:
+        while self.count < count:
+            assert select.select([self.fd], [], [], TIMEOUT)[0], f"opened {self.count} times"
+            self.count += len(os.read(self.fd, 4096)) // 16  # an event of a file: 16 bytes
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@pytest.mark.skipif(not REAL_MARC.is_dir() or sys.platform != "linux",
+                    reason="needs MARC's files in ../shared/marc, and inotify")
 def test_download_of_the_real_files_stopped_in_duckdbs_parse(project):
     # DuckDB turns the Ctrl-C into RuntimeError("Query interrupted"), which was a traceback.
     set_params(project, download={"source": str(REAL_MARC), "languages": ["en", "es"]})
-    running = Running([sys.executable, "-m", "stages.download"], project)
-    running.wait_for("dataset_en_train.json")  # ~0.3 s of DuckDB's parse follow
-    running.process.send_signal(signal.SIGINT)
+    watch = OpenWatch(REAL_MARC / "dataset_en_train.json.gz")
+    try:
+        running = Running([sys.executable, "-m", "stages.download"], project)
+        watch.wait_for(2)  # read by the check of its first lines, then by DuckDB (~0.3 s)
+        running.process.send_signal(signal.SIGINT)
+    finally:
+        watch.close()
     assert_interrupted(*running.finish(), signal.SIGINT)
     assert not (project / "data" / "download").exists()
 
