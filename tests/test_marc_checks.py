@@ -39,6 +39,7 @@ def write_with(folder, line: int, field: str, value, rows: int = 400):
     ("product_id", ["p"], "product_id is a JSON array"),
     ("review_title", 5, "review_title is 5 (a JSON number)"),
     ("review_body", {"text": "x"}, "review_body is a JSON object"),
+    ("review_body", 7.5, "review_body is 7.5 (a JSON number)"),
     ("stars", 4.0, 'stars is 4.0 (a JSON number); expected a whole number from 1 to 5 (as 4 '
                    'or "4")'),
     ("stars", None, "stars is null"),
@@ -65,12 +66,12 @@ def test_text_that_looks_like_a_number_is_text(tmp_path):
     # What DuckDB reads as text is looked up in the file: these are JSON strings.
     reviews = [review("en", i) for i in range(400)]
     reviews[350].update(review_title="5", review_id="123", product_category="true",
-                         review_body="[Spoilers] {braces}")
+                         review_body="[1, 2]")
     write_jsonl(tmp_path / "dataset_en_train.json", reviews)
     tables, _ = download(str(tmp_path), ["en"])
     row = tables["train"].slice(350, 1).to_pylist()[0]
-    assert (row["review_title"], row["review_id"], row["product_category"]) == ("5", "123",
-                                                                                "true")
+    assert (row["review_title"], row["review_id"], row["product_category"],
+            row["review_body"]) == ("5", "123", "true", "[1, 2]")
 
 
 def test_a_hub_split_names_the_row():

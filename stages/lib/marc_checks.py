@@ -27,12 +27,16 @@ log = logging.getLogger("stages.lib.marc")
 TEXT_COLUMNS = ("review_body", "review_title")
 #: Fields every review needs, as text: a null there is an error, not a drop.
 KEY_COLUMNS = tuple(c for c in MARC_COLUMNS if c not in TEXT_COLUMNS and c != "stars")
-#: A parse's column that marks rows whose text fields held no JSON string (DuckDB's parse
-#: reads them as JSON; it would otherwise write a number or an object as its JSON text).
+#: Text fields that DuckDB's parse reads as JSON, marking in :data:`NOT_TEXT` the rows where
+#: one held no JSON string. (As text, a number or an object would pass for one: titles such
+#: as "5" are common, so looking such values up in the file would cost a pass over it.)
+TYPED_COLUMNS = ("review_title",)
+#: The parse's column of rows whose :data:`TYPED_COLUMNS` held no JSON string.
 NOT_TEXT = "__text_field_not_a_string"
-#: What a JSON number, true/false, object or array looks like once read as text: a text
-#: field's value of this form is looked up in the file to see which it was.
-_MAYBE_NOT_TEXT = r"^(-?[0-9][0-9.eE+-]*|true|false|[\[{].*)$"
+#: Fields read as text whose values that may be a JSON number, true/false, object or array
+#: are looked up in the file to see which they were.
+LOOKED_UP = (*KEY_COLUMNS, "review_body")
+_NUMBER_OR_BOOLEAN = r"^(-?[0-9][0-9.eE+-]*|true|false)$"
 _EXPECTED_STARS = 'a whole number from 1 to 5 (as 4 or "4")'
 
 
@@ -130,12 +134,12 @@ def check_marc_table(origin: Origin, table: pa.Table, language: str
 def _check_types(origin: Origin, table: pa.Table, not_text: pa.ChunkedArray | None) -> None:
     """A null key field, or a text field that held no JSON string, is an error."""
     suspects: dict[int, list[str]] = {}  # row -> fields to look at in the file
-    for column in KEY_COLUMNS:
+    for column in LOOKED_UP:
         values = table[column]
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             raise UserError(f"{origin.name}: column {column} holds {values.type} values; "
                             "expected text.")
-        if values.null_count:
+        if values.null_count and column in KEY_COLUMNS:
             row = pc.index(pc.is_null(values), True).as_py()
             suspects.setdefault(row, []).append(column)
         if origin.lines is not None:  # (a Hub split's columns are typed)
@@ -143,7 +147,7 @@ def _check_types(origin: Origin, table: pa.Table, not_text: pa.ChunkedArray | No
                 suspects.setdefault(int(row), []).append(column)
     if not_text is not None and pc.any(not_text).as_py():
         row = pc.index(not_text, True).as_py()
-        suspects.setdefault(row, []).extend(TEXT_COLUMNS)
+        suspects.setdefault(row, []).extend(TYPED_COLUMNS)
     if not suspects:
         return
     # The first row (in the file's order) whose field is not text; a suspect may be a
@@ -159,30 +163,43 @@ def _check_types(origin: Origin, table: pa.Table, not_text: pa.ChunkedArray | No
 
 
 def _maybe_not_text(values: pa.ChunkedArray) -> np.ndarray:
-    """Rows whose text may be a JSON number, true/false, object or array read as text.
+    """Rows whose text may be a JSON number, true/false, object or array written as text.
 
-    The regular expression runs only on texts whose first byte may start one (as
-    :func:`_blank`): on every id of 400,000 reviews it would take 0.1 s.
+    Only texts whose first byte may start one are looked at (as :func:`_blank` does):
+    the regular expression on every review body would take a tenth of a second; an
+    object or array must parse as one (review bodies start with "[" too).
     """
     found, offset = [], 0
     for chunk in values.chunks:
         offsets, data = string_buffers(chunk)
         starts = offsets[:-1]
-        filled = offsets[1:] > starts
+        lengths = offsets[1:] - starts
         first = np.zeros(len(chunk), dtype=np.uint8)
-        first[filled] = data[starts[filled]]
-        candidates = np.flatnonzero(filled & _JSON_LEAD_BYTE[first])
-        if len(candidates):
-            matches = pc.match_substring_regex(chunk.take(candidates), _MAYBE_NOT_TEXT)
-            found.append(offset + candidates[pc.fill_null(matches, False).to_numpy(
+        first[lengths > 0] = data[starts[lengths > 0]]
+        scalar = np.flatnonzero(_NUMBER_LEAD_BYTE[first] | ((first == ord("t")) & (lengths == 4))
+                                | ((first == ord("f")) & (lengths == 5)))
+        if len(scalar):
+            matches = pc.match_substring_regex(chunk.take(scalar), _NUMBER_OR_BOOLEAN)
+            found.append(offset + scalar[pc.fill_null(matches, False).to_numpy(
                 zero_copy_only=False)])
+        containers = np.flatnonzero((first == ord("{")) | (first == ord("[")))
+        texts = chunk.take(containers).to_pylist() if len(containers) else []
+        found.append(offset + containers[[_is_container(text) for text in texts]]
+                     if texts else np.zeros(0, dtype=np.int64))
         offset += len(chunk)
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-#: First bytes of a JSON number, true, false, object or array.
-_JSON_LEAD_BYTE = np.zeros(256, dtype=bool)
-_JSON_LEAD_BYTE[[*b"-0123456789tf[{"]] = True
+def _is_container(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), (dict, list))
+    except ValueError:
+        return False
+
+
+#: First bytes of a JSON number.
+_NUMBER_LEAD_BYTE = np.zeros(256, dtype=bool)
+_NUMBER_LEAD_BYTE[[*b"-0123456789"]] = True
 
 
 def _parse_stars(origin: Origin, table: pa.Table) -> pa.ChunkedArray:
