@@ -31,7 +31,8 @@ def arrow_file(folder: Path) -> Path:
 
 @pytest.mark.parametrize(("damage", "said"), [
     (lambda f: cut(arrow_file(f)), "data-00000-of-00001.arrow is cut short"),
-    # Cut where a record batch ends: pyarrow reads it as a shorter table, without an error.
+    # Cut where a record batch ends (here: before the end marker): pyarrow reads what is
+    # there without an error, fewer rows when batches were lost.
     (lambda f: cut(arrow_file(f), 1 - 8 / arrow_file(f).stat().st_size), "is cut short"),
     (lambda f: arrow_file(f).unlink(), "No such file"),
     (lambda f: (f / "train" / "state.json").write_text('{"_data_files": ['), "JSONDecodeError"),

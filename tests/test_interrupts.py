@@ -75,6 +75,7 @@ def test_a_signal_waits_for_the_renames_of_a_deferred_block():
         assert interrupts.received() == signal.SIGTERM
     finally:
         interrupts.restore(previous)
+    interrupts.raise_if_received()  # forgotten once the handlers are put back
 
 
 def test_outputs_are_replaced_all_together_or_not_at_all(tmp_path):

@@ -33,6 +33,7 @@ def write_with(folder, line: int, field: str, value, rows: int = 400):
 @pytest.mark.parametrize("line", [2, 350])
 @pytest.mark.parametrize(("field", "value", "said"), [
     ("product_category", None, "product_category is null"),
+    ("review_id", None, "review_id is null"),  # (was counted as a duplicate id)
     ("language", MISSING, "language is missing"),
     ("review_id", 123, "review_id is 123 (a JSON number)"),
     ("reviewer_id", True, "reviewer_id is true (a JSON boolean)"),

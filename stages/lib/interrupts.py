@@ -88,8 +88,10 @@ def restore(handlers: dict[int, Any]) -> None:
     place or untouched: a signal while Python shuts down is ignored, where Python's
     default would end the process with no word.
     """
+    global _received, _pending
     for signum, handler in handlers.items():
         signal.signal(signum, signal.SIG_IGN if handler is _exit_at_once else handler)
+    _received = _pending = None  # (a process that goes on, as a test's, starts afresh)
 
 
 def exit_on_signal() -> None:
