@@ -49,6 +49,7 @@ def test_processes_that_end_together_are_reaped_without_error():
     try:
         pids = [int(launcher.stdout.readline().split()[1]) for _ in range(2)]
         launcher.send_signal(signal.SIGSTOP)
+        os.waitpid(launcher.pid, os.WUNTRACED)  # returns once it is stopped (reaps nothing)
         launcher.stdin.close()  # both read end of file and exit
         launcher.stdin = None
         for pid in pids:
