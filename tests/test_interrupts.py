@@ -102,7 +102,7 @@ def test_outputs_are_replaced_all_together_or_not_at_all(tmp_path):
     assert sorted(p.name for p in data.parent.iterdir()) == ["stage"]
 
 
-def big_marc_folder(folder: Path, copies: int = 8) -> Path:
+def big_marc_folder(folder: Path, copies: int = 24) -> Path:
     """The sample's English files, the train file repeated: long enough to parse that a
     signal sent when its first file is announced lands while the stage works."""
     folder.mkdir()
