@@ -89,6 +89,17 @@ def set_params(project: Path, **sections: dict) -> None:
 
 
 @pytest.fixture
+def cpu_only(monkeypatch) -> None:
+    """The CPU path on any machine: this process sees no CUDA device, and the processes it
+    starts get none. On a GPU the stages would train in bf16, and the tests that compare
+    runs byte for byte or with hand-made answers assume the CPU's fp32."""
+    import torch
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+@pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A fresh copy of the project in a temporary folder."""
     return copy_project(tmp_path / "project")
