@@ -8,6 +8,9 @@ config and split, listed in the README's YAML header), with the real
 
 from __future__ import annotations
 
+import logging
+import os
+import uuid
 from pathlib import Path
 
 import datasets
@@ -18,7 +21,7 @@ import pytest
 from stages.download import download
 from stages.lib.data import MARC_SCHEMA
 from stages.lib.errors import UserError
-from tests.conftest import review, write_jsonl
+from tests.conftest import review, set_params, write_jsonl
 
 SOURCE = "hf:someone/marc"
 
@@ -152,3 +155,41 @@ def test_hub_dataset_drops_rows_without_text_as_the_files_do(tmp_path, hub):
     tables, report = download(SOURCE, ["en"])
     assert tables["train"]["review_id"].to_pylist() == ["t-en-0", "t-en-3"]
     assert report["dropped_rows"] == {"empty_review_body": 1, "empty_review_title": 1}
+
+
+def test_hub_token_is_used_and_never_written(tmp_path, hub, project, monkeypatch, capsys,
+                                            caplog):
+    """A private mirror: the fetch succeeds only with HF_TOKEN in the environment. The
+    download stage runs with it, and its value is in no output file, log line or message."""
+    from stages import download as stage
+
+    token = f"hf_{uuid.uuid4().hex}"
+    repos, calls = hub
+    repos[("someone/private", None)] = hub_repo(tmp_path / "repo", {
+        "en": {"train": hub_rows("en", 0, 4), "validation": hub_rows("en", 100, 2)}})
+    fetch = datasets.load_dataset
+
+    def private(path, name=None, **kwargs):
+        if os.environ.get("HF_TOKEN") != token:
+            raise PermissionError(f"401 Client Error: Unauthorized for {path}")
+        return fetch(path, name, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", private)
+    set_params(project, download={"source": "hf:someone/private", "languages": ["en"]})
+    monkeypatch.chdir(project)
+    with pytest.raises(SystemExit):  # without the token, the mirror refuses
+        stage.main()
+    assert "401 Client Error" in capsys.readouterr().err
+
+    monkeypatch.setenv("HF_TOKEN", token)
+    caplog.set_level(logging.DEBUG)  # every log line the stage and the libraries write
+    stage.main()
+    assert calls[-1] == ("someone/private", "en", None)
+    outputs = [path for folder in ("data", "metrics", "plots")
+               for path in (project / folder).rglob("*") if path.is_file()]
+    assert project / "metrics" / "download.json" in outputs
+    assert (project / "data" / "download" / "dataset_dict.json") in outputs
+    for path in outputs:
+        assert token.encode() not in path.read_bytes(), path
+    printed = capsys.readouterr()
+    assert token not in printed.out + printed.err + caplog.text
