@@ -61,7 +61,8 @@ def make_marc_folder(folder: Path, languages=("en", "es"), splits=("train", "dev
 def copy_project(destination: Path) -> Path:
     """A copy of the project's tracked sources (no data outputs), as a fresh clone has."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+                           cwd=ROOT, check=True, capture_output=True, text=True,
+                           timeout=60).stdout.split()
     for name in files:
         source = ROOT / name
         if source.is_file():
@@ -71,10 +72,11 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def run_stage(project: Path, stage: str, *args: str, env: dict | None = None
-              ) -> subprocess.CompletedProcess:
+def run_stage(project: Path, stage: str, *args: str, env: dict | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", f"stages.{stage}", *args], cwd=project,
-                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=timeout)
 
 
 def set_params(project: Path, **sections: dict) -> None:
