@@ -88,12 +88,17 @@ def read_local(folder: Path, languages: list[str]) -> tuple[dict[str, pa.Table],
 
 
 def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], dict]:
-    """Read a Hub dataset with MARC's columns and one config per language."""
+    """Read a Hub dataset with MARC's columns and one config per language.
+
+    Each split is checked as a MARC file is (stars, language, blank texts dropped);
+    its text columns must be text, as in the files.
+    """
     import datasets
 
     dataset_id, _, revision = source.removeprefix("hf:").partition("@")
     parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
     report = {"dropped_rows": {}, "missing_splits": []}
+    ids = []  # every row's, dropped ones too, as for the files
     for language in languages:
         try:
             loaded = datasets.load_dataset(dataset_id, language, revision=revision or None)
@@ -105,17 +110,29 @@ def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], di
                 "download MARC's dataset_{lang}_{train,dev,test}.json files and set "
                 "download.source to their folder.") from None
         for split in SPLITS:
-            if split not in loaded:
+            if split not in loaded or loaded[split].num_rows == 0:
                 report["missing_splits"].append(f"{language}/{split}")
                 continue
+            name = f"{source} ({language}/{split})"
             table = loaded[split].data.table
             missing = [c for c in MARC_COLUMNS if c not in table.column_names]
             if missing:
-                raise UserError(f"{source} ({language}/{split}): column {', '.join(missing)} "
-                                f"missing; expected MARC's columns {', '.join(MARC_COLUMNS)}.")
-            table = table.select(MARC_COLUMNS).cast(MARC_SCHEMA)
+                raise UserError(f"{name}: column {', '.join(missing)} missing; expected MARC's "
+                                f"columns {', '.join(MARC_COLUMNS)}.")
+            for column in MARC_COLUMNS:
+                kind = table.schema.field(column).type
+                if column != "stars" and not (pa.types.is_string(kind) or
+                                              pa.types.is_large_string(kind)
+                                              or pa.types.is_null(kind)):
+                    raise UserError(f"{name}: {column} is {kind}; expected text, as in MARC.")
+            ids.append(table.select(["review_id"]))
+            table, dropped = check_marc_table(name, table, language,
+                                              locate=lambda row, n=name: f"{n}, row {row + 1}",
+                                              language_from="the config")
             parts[split].append(table)
-    report["duplicate_review_ids"] = duplicate_ids(t for tables in parts.values() for t in tables)
+            for reason, count in dropped.items():
+                report["dropped_rows"][reason] = report["dropped_rows"].get(reason, 0) + count
+    report["duplicate_review_ids"] = duplicate_ids(ids)
     return {split: _concat(tables) for split, tables in parts.items()}, report
 
 

@@ -41,7 +41,7 @@ from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
 from stages.lib.io import atomic_path, require_output, write_json
 from stages.lib.launch import is_main_process, launch_cpu_processes, launched
-from stages.lib.params import Field, choice, integer, load_params, number
+from stages.lib.params import Field, choice, integer, load_params, number, seed
 from stages.lib.phases import (
     PhaseContext,
     PhaseReport,
@@ -67,7 +67,6 @@ CHECKPOINTS = Path("checkpoints/train")
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_sqrt",
               "polynomial")
-MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 
 SPEC: dict[str, Field] = {
     "pretrain_epochs": number(0),
@@ -88,7 +87,7 @@ SPEC: dict[str, Field] = {
     "lr_warmup": number(0),
     "scheduler": choice(*SCHEDULERS),
     "label_smoothing": number(0, maximum=1),
-    "seed": integer(minimum=0, maximum=MAX_SEED),
+    "seed": seed(),
     "precision": choice("auto", "fp32", "bf16", "fp16"),
     "sampler": choice("random", "group_by_length"),
     "best_metric": choice(*ROUGE_TYPES, "loss"),

@@ -111,7 +111,7 @@ def test_drop_short_titles_bad_min_words(project, value, expected):
 def test_concat_shuffle_negative_seed(project):
     set_params(project, concat_shuffle={"seed": -1})
     assert_user_error(run_stage(project, "concat_shuffle"), "concat_shuffle.seed must be an "
-                      "integer >= 0, got -1")
+                      "integer from 0 to 4294967295, got -1")
 
 
 def test_stage_without_its_input_says_what_to_run(project):

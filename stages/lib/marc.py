@@ -6,7 +6,7 @@ import functools
 import gzip
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -203,13 +203,19 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
         "autoinstall_known_extensions": False, "autoload_known_extensions": False})
 
 
-def check_marc_table(path: Path, table: pa.Table, language: str
-                     ) -> tuple[pa.Table, dict[str, int]]:
+def check_marc_table(path: Path | str, table: pa.Table, language: str,
+                     locate: Callable[[int], str] | None = None,
+                     language_from: str = "the file name") -> tuple[pa.Table, dict[str, int]]:
     """Check a parsed MARC file; return it as MARC_SCHEMA and the drop counts.
 
     Rows whose review body or title is null or blank are dropped and counted: they
-    cannot be used to learn or score a title.
+    cannot be used to learn or score a title. ``path`` names the file (or a Hub
+    dataset's split) in messages, ``locate(row)`` a row (default: the file's line), and
+    ``language_from`` what says the rows' language.
     """
+    if locate is None:
+        def locate(row: int) -> str:
+            return f"{path}, line {_line_of_row(Path(path), row)}"
     present = set(table.column_names)
     if table.num_rows == 0:
         raise UserError(f"{path} holds no reviews: expected one JSON object per line.")
@@ -224,7 +230,7 @@ def check_marc_table(path: Path, table: pa.Table, language: str
     if extra:
         log.warning("%s: ignoring extra column(s) %s", path, ", ".join(extra))
 
-    stars = _parse_stars(path, table["stars"])
+    stars = _parse_stars(table["stars"], locate)
     table = table.select([c for c in MARC_COLUMNS if c != "stars"])
     table = table.add_column(MARC_COLUMNS.index("stars"), "stars", stars)
     table = table.cast(MARC_SCHEMA)
@@ -232,9 +238,8 @@ def check_marc_table(path: Path, table: pa.Table, language: str
     wrong_language = pc.not_equal(table["language"], language)
     if pc.any(wrong_language).as_py():
         row = pc.index(wrong_language, True).as_py()
-        raise UserError(f"{path}, line {_line_of_row(path, row)}: language is "
-                        f"{table['language'][row].as_py()!r}, but the file name says "
-                        f"{language!r}.")
+        raise UserError(f"{locate(row)}: language is {table['language'][row].as_py()!r}, "
+                        f"but {language_from} says {language!r}.")
 
     dropped = {}
     keep = None
@@ -304,7 +309,7 @@ def _blank(text: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.or_(empty, pa.chunked_array([pa.array(np.concatenate(blank_chunks))]))
 
 
-def _parse_stars(path: Path, stars: pa.ChunkedArray) -> pa.ChunkedArray:
+def _parse_stars(stars: pa.ChunkedArray, locate: Callable[[int], str]) -> pa.ChunkedArray:
     """MARC's files hold stars as strings "1".."5"; the Hub version as integers."""
     try:
         if pa.types.is_string(stars.type) or pa.types.is_large_string(stars.type):
@@ -324,7 +329,6 @@ def _parse_stars(path: Path, stars: pa.ChunkedArray) -> pa.ChunkedArray:
             pattern = pc.match_substring_regex(pc.utf8_trim_whitespace(as_text), r"^[1-5]$")
             valid = pc.fill_null(pattern, False)
         row = pc.index(valid, False).as_py()
-        raise UserError(f"{path}, line {_line_of_row(path, row)}: stars is "
-                        f"{stars[row].as_py()!r}; expected 1 to 5 (a number or a string "
-                        "such as \"4\").")
+        raise UserError(f"{locate(row)}: stars is {stars[row].as_py()!r}; expected 1 to 5 (a "
+                        "number or a string such as \"4\").")
     return numbers
