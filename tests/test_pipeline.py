@@ -120,7 +120,9 @@ def test_whole_pipeline_end_to_end(project):
     assert (project / "data/train/model/model.safetensors").is_file()
     shown = dvc(project, "metrics", "show", "--json").stdout
     assert "lead3" in shown and "model" in shown
-    assert "dvclive/train/plots/metrics" in dvc(project, "plots", "show", "--json").stdout
+    plots = dvc(project, "plots", "show", "--json").stdout
+    for image in ("plots/train/rouge_per_epoch.png", "plots/train/training.png"):
+        assert image in plots and (project / image).stat().st_size > 0, image
     for path in (project / "metrics").rglob("*"):
         assert not path.is_file() or token not in path.read_text()
 

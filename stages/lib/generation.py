@@ -27,6 +27,7 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.utils import logging as hf_logging
 
 from stages.lib.errors import UserError
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 #: The task name under which :class:`SummarizationPipeline` is registered
 #: ("summarization" itself is reserved: Transformers 5 raises for it).
 PIPELINE_TASK = "review-summarization"
+
+# Transformers draws a bar for every model it loads or saves; the stages show their own.
+hf_logging.disable_progress_bar()
 
 
 def is_seq2seq_config(config: Any) -> bool:
