@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.lib.charts import category_chart, save_png
 from stages.lib.data import (
     MARC_COLUMNS,
     MARC_SCHEMA,
@@ -156,6 +157,13 @@ def category_counts(tables: dict[str, pa.Table]) -> dict[str, dict[str, dict[str
             for lang, by_split in sorted(counts.items())}
 
 
+def category_rows(counts: dict[str, dict[str, dict[str, int]]]) -> list[tuple[str, str, str, int]]:
+    """``(language, split, category, reviews)`` rows of :func:`category_counts`' table."""
+    return [(language, split, category, reviews)
+            for language, by_split in counts.items() for split, by_category in by_split.items()
+            for category, reviews in by_category.items()]
+
+
 def duplicate_ids(tables: Iterable[pa.Table]) -> int:
     """Rows whose ``review_id`` occurred in an earlier row (of any table); null ids count too."""
     chunks = [chunk for t in tables for chunk in t["review_id"].chunks]
@@ -230,13 +238,12 @@ def main() -> None:
     tables, report = download(params["source"], params["languages"])
     save_splits(tables, OUTPUT, fingerprint=("download", params, source_digest(params["source"])))
     write_json(METRICS, report)
-    # The course's value_counts table, per language and split, as bar charts.
+    # The course's value_counts table, per language and split, as one chart.
+    rows = category_rows(category_counts(tables))
     with atomic_path(PLOTS) as folder:
         folder.mkdir()
-        for language, by_split in category_counts(tables).items():
-            for split, counts in by_split.items():
-                write_csv(folder / f"categories_{language}_{split}.csv", ["category", "count"],
-                          counts.items())
+        write_csv(folder / "categories.csv", ["language", "split", "category", "reviews"], rows)
+        save_png(category_chart(rows), folder / "categories.png")
     log.info("rows: %s", report["rows"])
 
 

@@ -15,7 +15,9 @@ an interrupted run resumes from its last one and they are deleted once the model
 
 Outputs: ``data/train/model`` (model + tokenizer, safetensors), ``metrics/train.json``
 (quality: identical on a rerun), ``metrics/train_speed.json`` (throughput and
-times, which vary) and the training curves in ``dvclive/train`` (DVCLive).
+times, which vary), the charts of ``plots/train`` (training loss and learning rate,
+validation ROUGE per epoch; PNG and CSV) and the live curves of ``dvclive/train``
+(DVCLive, written while it trains).
 """
 
 from __future__ import annotations
@@ -34,23 +36,17 @@ import torch
 from datasets import load_from_disk
 from transformers import TrainerCallback
 
+from stages.lib.charts import ROUGE_NAMES, rouge_epochs_chart, save_png, training_chart
 from stages.lib.checkpoints import remove_other_runs, run_key
-from stages.lib.curves import Curves
+from stages.lib.curves import Curves, epoch_rows, training_rows
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
-from stages.lib.io import atomic_path, require_output, write_json
+from stages.lib.io import atomic_path, require_output, write_csv, write_json
 from stages.lib.launch import is_main_process, launch_cpu_processes, launched
 from stages.lib.params import Field, choice, integer, load_params, number, seed
-from stages.lib.phases import (
-    PhaseContext,
-    PhaseReport,
-    books_metrics,
-    choose_kept,
-    plan_phases,
-    run_phase,
-    speed_report,
-)
+from stages.lib.phases import PhaseContext, PhaseReport, plan_phases, run_phase
+from stages.lib.reports import books_metrics, choose_kept, speed_report
 from stages.lib.rouge import ROUGE_TYPES, Rouge, load_rouge_params, sentence_texts
 from stages.lib.trainer import resolve_precision, validation_metrics, world_size
 from stages.lib.training import fuse_gelu
@@ -62,6 +58,7 @@ BASE_MODEL = Path("data/base_model")
 OUTPUT = Path("data/train/model")
 METRICS = Path("metrics/train.json")
 SPEED = Path("metrics/train_speed.json")
+PLOTS = Path("plots/train")
 LIVE_DIR = Path("dvclive/train")
 CHECKPOINTS = Path("checkpoints/train")
 
@@ -94,7 +91,6 @@ SPEC: dict[str, Field] = {
     "eval_batch_size": integer(minimum=1),
     "eval_num_beams": integer(minimum=1),
     "eval_max_new_tokens": integer(minimum=1),
-    "logging_steps": integer(minimum=1),
     "cpu_threads": integer(minimum=0),
     "cpu_processes": integer(minimum=1),
 }
@@ -102,11 +98,14 @@ SPEC: dict[str, Field] = {
 
 @dataclass
 class TrainResult:
-    """Quality metrics, speed metrics, and whether this is the process that writes."""
+    """Quality metrics, speed metrics, whether this is the process that writes, and the
+    rows of the charts: training points and validations per epoch."""
 
     metrics: dict[str, Any]
     speed: dict[str, Any]
     main_process: bool
+    curves: list[dict[str, Any]]
+    epochs: list[dict[str, Any]]
 
 
 def check_inputs(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
@@ -197,7 +196,29 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
             shutil.copytree(run_dir / kept / "model", tmp, dirs_exist_ok=True)
         shutil.rmtree(run_dir, ignore_errors=True)
     speed["wall_seconds"] = round(time.perf_counter() - started, 2)
-    return TrainResult(metrics, speed, main)
+    return TrainResult(metrics, speed, main,
+                       curves=training_rows({name: r.history for name, r in reports.items()}),
+                       epochs=epoch_rows(books.history, books.start_validation))
+
+
+def write_charts(result: TrainResult, folder: Path) -> None:
+    """``folder``: the training curves and the validation per epoch, as CSV and PNG."""
+    metrics = result.metrics
+    best = ROUGE_NAMES.get(metrics["best_metric"], metrics["best_metric"])
+    if metrics["kept"] == "books":
+        kept = f"the model kept: epoch {metrics['best_epoch']}, the best on {best}"
+    else:
+        kept = f"the model kept: epoch 0 (the {metrics['kept']} phase's), the best on {best}"
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        write_csv(tmp / "training.csv", ["step", "phase", "loss", "learning_rate"],
+                  [[row[key] for key in ("step", "phase", "loss", "learning_rate")]
+                   for row in result.curves])
+        save_png(training_chart(result.curves), tmp / "training.png")
+        columns = ["epoch", "step", "loss", "rouge1", "rouge2", "rougeL"]
+        write_csv(tmp / "rouge_per_epoch.csv", columns,
+                  [[row[key] for key in columns] for row in result.epochs])
+        save_png(rouge_epochs_chart(result.epochs, kept), tmp / "rouge_per_epoch.png")
 
 
 @stage_entry
@@ -218,8 +239,12 @@ def main() -> None:
         return
     write_json(METRICS, result.metrics)
     write_json(SPEED, result.speed)
-    log.info("kept %s, best epoch %s: %s", result.metrics["kept"], result.metrics["best_epoch"],
-             result.metrics["best_validation"])
+    write_charts(result, PLOTS)
+    kept = result.metrics["kept"]
+    log.info("kept the %s phase's model%s; its validation: %s", kept,
+             f" of epoch {result.metrics['best_epoch']}" if kept == "books" else "",
+             ", ".join(f"{name} {value:g}" for name, value in
+                       result.metrics["best_validation"].items()))
 
 
 if __name__ == "__main__":

@@ -136,7 +136,6 @@ EDGES: dict[tuple[str, str], tuple[list, list]] = {
     ("train", "eval_batch_size"): POSITIVE,
     ("train", "eval_num_beams"): POSITIVE,
     ("train", "eval_max_new_tokens"): POSITIVE,
-    ("train", "logging_steps"): POSITIVE,
     ("train", "cpu_threads"): COUNT,
     ("train", "cpu_processes"): POSITIVE,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -19,8 +20,9 @@ from tests.model_helpers import make_inputs
 
 TEXTS = ["A fun book for children, with nice art.", "Demasiado largo y aburrido, lo dejé.",
          "Clear recipes that work every time. I cook from it every week."]
-#: The options every test passes; the CLI's default --no-repeat-ngram-size is 3.
-OPTIONS = {"num_beams": 2, "max_new_tokens": 5, "no_repeat_ngram_size": 3}
+#: The options every test passes; the rest comes from the model folder's generation config
+#: (as summarize takes it), which sets no n-gram limit here.
+OPTIONS = {"num_beams": 2, "max_new_tokens": 5}
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +141,51 @@ def test_no_texts_on_a_terminal_is_an_error_not_a_wait(model_dir, capsys, monkey
         capsys.readouterr().err
 
 
+def test_json_lines_in_and_out(model_dir, expected, tmp_path):
+    rows = [{"review_id": "r1", "review_body": TEXTS[0], "stars": 5}, None,
+            {"review_id": "r2", "review_body": TEXTS[1], "note": "ñ"}]
+    lines = ["" if row is None else json.dumps(row, ensure_ascii=False) for row in rows]
+    done = run(model_dir, "--jsonl", "--quiet", stdin="\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[1] == "" and len(out) == 3
+    assert json.loads(out[0]) == {**rows[0], "summary": expected[0]}
+    assert json.loads(out[2]) == {**rows[2], "summary": expected[1]}
+    assert "ñ" in out[2]  # written as UTF-8, not escaped
+
+    path = tmp_path / "reviews.jsonl"
+    path.write_text(json.dumps({"text": TEXTS[2]}) + "\n", encoding="utf-8")
+    done = run(model_dir, "--jsonl", "--text-field", "text", "--file", str(path), "--quiet")
+    assert [json.loads(line)["summary"] for line in done.stdout.splitlines()] == expected[2:]
+
+
+def test_help_says_where_the_defaults_come_from():
+    done = subprocess.run([sys.executable, "-m", "stages.summarize", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "data/package/model" in text and "--jsonl" in text and "--quiet" in text
+    assert "default: the model folder's generation_config.json, i.e. what evaluate scored " \
+           "with" in text
+
+
 def test_errors(model_dir, tmp_path, capsys):
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text('{"review_body": "fine"}\n{"review_body": oops}\n', encoding="utf-8")
+    no_field = tmp_path / "no_field.jsonl"
+    no_field.write_text('{"body": "text"}\n', encoding="utf-8")
     cases = [([str(tmp_path / "nothing"), "some text"], "no config.json"),
              ([str(model_dir), "--file", str(tmp_path / "missing.txt")], "could not read"),
              ([str(model_dir), "text", "--file", "x.txt"], "not both"),
              ([str(model_dir), "text", "--num-beams", "0"], "positive integer"),
              ([str(model_dir), "text", "--batch-size", "0"], "--batch-size must be a positive"),
              ([str(model_dir), "text", "--max-input-length", "-3"],
-              "--max-input-length must be a positive")]
+              "--max-input-length must be a positive"),
+             ([str(model_dir), "--jsonl", "text"], "not from arguments"),
+             ([str(model_dir), "--jsonl", "--file", str(bad_json)],
+              f"{bad_json}, line 2: not valid JSON"),
+             ([str(model_dir), "--jsonl", "--file", str(no_field)],
+              "line 1: no text field 'review_body' (its fields: body)")]
     for args, message in cases:
         with pytest.raises(SystemExit) as exit_:
             summarize.main(["--model", *args])

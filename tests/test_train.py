@@ -22,7 +22,8 @@ from stages.lib.errors import UserError
 from stages.lib.generation import load_model
 from stages.lib.launch import launch_cpu_processes
 from stages.lib.params import validate_section
-from stages.lib.phases import choose_kept, lead_pairs
+from stages.lib.phases import lead_pairs
+from stages.lib.reports import choose_kept
 from stages.lib.rouge import ROUGE_TYPES, Rouge, sentence_texts
 from stages.lib.trainer import (
     CheckedTrainer,
@@ -81,6 +82,12 @@ def test_train_writes_model_metrics_and_curves(tmp_path, inputs):
     assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 9))
     assert [step for step, _ in curve(live, "eval/rougeL")] == [4, 8]
     assert len(curve(live, "train/learning_rate")) == 8
+    # The charts' rows: the same points; validations per epoch.
+    assert [row["step"] for row in result.curves] == list(range(1, 9))
+    assert [row["epoch"] for row in result.epochs] == [1, 2]
+    # Validation's generation defaults (max_length 20, ...) are not saved with the model.
+    saved = json.loads((tmp_path / "out" / "model" / "generation_config.json").read_text())
+    assert "max_length" not in saved and "num_beams" not in saved
 
     # The saved model is the best epoch's: generating as the validation did gives its scores.
     tables = load_splits(inputs[0])
@@ -239,6 +246,10 @@ def test_data_parallel_runs_under_accelerate_launch_and_with_cpu_processes(tmp_p
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
                               timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
+        # One process reports: one line a phase, no raw Trainer logs, no false alarms.
+        assert done.stderr.count("books phase done: 8 steps") == 1, done.stderr
+        assert "{'loss'" not in done.stderr and "missing keys" not in done.stderr
+        assert (project / "plots/train/rouge_per_epoch.png").stat().st_size > 0
         metrics = json.loads((project / "metrics" / "train.json").read_text())
         speed = json.loads((project / "metrics" / "train_speed.json").read_text())
         # 16 rows, 4 a step (2 per process): 4 steps an epoch.
