@@ -44,6 +44,7 @@ from stages.lib.params import (
     load_params,
     number,
     optional,
+    seed,
     string,
     validate_section,
 )
@@ -68,7 +69,7 @@ SCRATCH_SPEC: dict[str, Field] = {
     "num_layers": integer(minimum=1),
     "num_decoder_layers": integer(minimum=1),
     "dropout_rate": number(0, maximum=1),
-    "seed": integer(minimum=0),
+    "seed": seed(),
 }
 
 

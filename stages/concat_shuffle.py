@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from stages.lib.data import load_fingerprint, load_splits, rows_by_language, write_splits
 from stages.lib.errors import stage_entry
 from stages.lib.io import atomic_outputs, dumps_json
-from stages.lib.params import integer, load_params
+from stages.lib.params import load_params, seed
 
 log = logging.getLogger("concat_shuffle")
 
@@ -20,7 +20,7 @@ INPUT = Path("data/filter_books")
 OUTPUT = Path("data/concat_shuffle")
 METRICS = Path("metrics/concat_shuffle.json")
 
-SPEC = {"seed": integer(minimum=0)}
+SPEC = {"seed": seed()}
 
 
 def concat_shuffle(tables: dict[str, pa.Table], seed: int) -> dict[str, pa.Table]:

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.lib.charts import category_chart, save_png
 from stages.lib.data import (
     MARC_SCHEMA,
     SPLITS,
@@ -86,12 +87,17 @@ def read_local(folder: Path, languages: list[str]) -> tuple[dict[str, pa.Table],
 
 
 def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], dict]:
-    """Read a Hub dataset with MARC's columns and one config per language."""
+    """Read a Hub dataset with MARC's columns and one config per language.
+
+    Each split is checked as a MARC file is (stars, language, blank texts dropped);
+    its text columns must be text, as in the files.
+    """
     import datasets
 
     dataset_id, _, revision = source.removeprefix("hf:").partition("@")
     parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
     report = {"dropped_rows": {}, "missing_splits": []}
+    ids = []  # every row's, dropped ones too, as for the files
     for language in languages:
         try:
             loaded = datasets.load_dataset(dataset_id, language, revision=revision or None)
@@ -103,16 +109,18 @@ def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], di
                 "download MARC's dataset_{lang}_{train,dev,test}.json files and set "
                 "download.source to their folder.") from None
         for split in SPLITS:
-            if split not in loaded:
+            if split not in loaded or loaded[split].num_rows == 0:
                 report["missing_splits"].append(f"{language}/{split}")
                 continue
+            name = f"{source} ({language}/{split})"
             table = loaded[split].data.table
-            origin = Origin(f"{source} ({language}/{split})")
+            ids.append(table.select(["review_id"]))  # before any row is dropped
+            origin = Origin(name, language_from="the config")
             table, dropped = check_marc_table(origin, table, language)
             parts[split].append(table)
             for reason, count in dropped.items():
                 report["dropped_rows"][reason] = report["dropped_rows"].get(reason, 0) + count
-    report["duplicate_review_ids"] = duplicate_ids(t for tables in parts.values() for t in tables)
+    report["duplicate_review_ids"] = duplicate_ids(ids)
     return {split: _concat(tables) for split, tables in parts.items()}, report
 
 
@@ -153,6 +161,13 @@ def category_counts(tables: dict[str, pa.Table]) -> dict[str, dict[str, dict[str
     return {lang: {split: dict(sorted(cats.items(), key=lambda kv: (-kv[1], kv[0])))
                    for split, cats in sorted(by_split.items(), key=lambda kv: SPLITS.index(kv[0]))}
             for lang, by_split in sorted(counts.items())}
+
+
+def category_rows(counts: dict[str, dict[str, dict[str, int]]]) -> list[tuple[str, str, str, int]]:
+    """``(language, split, category, reviews)`` rows of :func:`category_counts`' table."""
+    return [(language, split, category, reviews)
+            for language, by_split in counts.items() for split, by_category in by_split.items()
+            for category, reviews in by_category.items()]
 
 
 def duplicate_ids(tables: Iterable[pa.Table]) -> int:
@@ -229,16 +244,15 @@ def main() -> None:
     params = load_params("download", SPEC)
     tables, report = download(params["source"], params["languages"])
     fingerprint = ("download", params, source_digest(params["source"]))
-    # The course's value_counts table, per language and split, as bar charts.
-    charts = {f"categories_{language}_{split}.csv": csv_text(["category", "count"], counts.items())
-              for language, by_split in category_counts(tables).items()
-              for split, counts in by_split.items()}
+    # The course's value_counts table, per language and split, as one chart.
+    rows = category_rows(category_counts(tables))
     with atomic_outputs(OUTPUT, METRICS, PLOTS) as (data, metrics, plots):
         write_splits(tables, data, fingerprint)
         metrics.write_text(dumps_json(report), encoding="utf-8")
         plots.mkdir()
-        for name, text in charts.items():
-            (plots / name).write_text(text, encoding="utf-8")
+        (plots / "categories.csv").write_text(
+            csv_text(["language", "split", "category", "reviews"], rows), encoding="utf-8")
+        save_png(category_chart(rows), plots / "categories.png")
     log.info("rows: %s", report["rows"])
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.lib.charts import histogram_chart, save_png
 from stages.lib.data import (
     SPLITS,
     load_fingerprint,
@@ -35,6 +36,15 @@ TITLE_BIN, TITLE_LAST = 1, 20
 BODY_BIN, BODY_LAST = 25, 500
 
 
+#: The length charts: histogram name, (chart title, x axis title).
+CHARTS = {
+    "title_words": ("Words per review title",
+                    f"words in the title (the last bar: {TITLE_LAST} or more)"),
+    "body_words": ("Words per review body",
+                   f"words in the review, in bins of {BODY_BIN} (the last: {BODY_LAST} or more)"),
+}
+
+
 def drop_short_titles(tables: dict[str, pa.Table], min_words: int) -> dict[str, pa.Table]:
     """Keep rows whose ``review_title`` has ``min_words`` or more whitespace-separated words.
 
@@ -54,8 +64,9 @@ def drop_short_titles(tables: dict[str, pa.Table], min_words: int) -> dict[str, 
     return kept
 
 
-def histogram(counts: np.ndarray, width: int, last: int) -> list[tuple[str, int]]:
-    """``[(bin label, rows)]`` with bins of ``width`` words and an open bin from ``last``."""
+def histogram(counts: np.ndarray, width: int, last: int) -> list[tuple[int, str, int]]:
+    """``[(first word count of the bin, its label, rows)]`` in order, with bins of ``width``
+    words and an open bin from ``last``."""
     bins = np.minimum(counts, last) // width
     tally = np.bincount(bins, minlength=last // width + 1)
     rows = []
@@ -67,11 +78,11 @@ def histogram(counts: np.ndarray, width: int, last: int) -> list[tuple[str, int]
             label = str(start)
         else:
             label = f"{start}-{start + width - 1}"
-        rows.append((label, int(number)))
+        rows.append((start, label, int(number)))
     return rows
 
 
-def length_report(tables: dict[str, pa.Table]) -> dict[str, list[tuple[str, int]]]:
+def length_report(tables: dict[str, pa.Table]) -> dict[str, list[tuple[int, str, int]]]:
     """Word-count histograms of titles and bodies over all splits."""
     def all_counts(column: str) -> np.ndarray:
         arrays = [word_counts(t[column]).to_numpy() for t in tables.values() if t.num_rows]
@@ -81,6 +92,13 @@ def length_report(tables: dict[str, pa.Table]) -> dict[str, list[tuple[str, int]
             "body_words": histogram(all_counts("review_body"), BODY_BIN, BODY_LAST)}
 
 
+def merge_bins(before: list[tuple[int, str, int]], after: list[tuple[int, str, int]]
+               ) -> list[tuple[int, str, int, int]]:
+    """``(start, label, rows before, rows after)`` of two histograms with the same bins."""
+    return [(start, label, count, kept) for (start, label, count), (_, _, kept)
+            in zip(before, after, strict=True)]
+
+
 @stage_entry
 def main() -> None:
     params = load_params("drop_short_titles", SPEC)
@@ -88,18 +106,19 @@ def main() -> None:
     kept = drop_short_titles(tables, params["min_words"])
     report = {"rows": rows_by_language(kept),
               "rows_before": rows_by_language(tables)}
-    charts = {}
-    for when, data in (("before", tables), ("after", kept)):
-        # The histograms describe the course's data: the book splits, not others.
-        books = {split: table for split, table in data.items() if split in SPLITS}
-        for name, rows in length_report(books).items():
-            charts[f"{name}_{when}.csv"] = csv_text(["words", "count"], rows)
+    # The histograms describe the course's data: the book splits, not others.
+    before, after = (length_report({split: table for split, table in data.items()
+                                    if split in SPLITS}) for data in (tables, kept))
+    kept_note = f"kept: titles of {params['min_words']}+ words"
+    bins = {name: merge_bins(before[name], after[name]) for name in CHARTS}
     with atomic_outputs(OUTPUT, METRICS, PLOTS) as (data, metrics, plots):
         write_splits(kept, data, ("drop_short_titles", params, load_fingerprint(INPUT)))
         metrics.write_text(dumps_json(report), encoding="utf-8")
         plots.mkdir()
-        for name, text in charts.items():
-            (plots / name).write_text(text, encoding="utf-8")
+        for name, (title, unit) in CHARTS.items():
+            (plots / f"{name}.csv").write_text(
+                csv_text(["words", "bin", "before", "after"], bins[name]), encoding="utf-8")
+            save_png(histogram_chart(bins[name], title, unit, kept_note), plots / f"{name}.png")
     log.info("rows: %s", report["rows"])
 
 

@@ -22,7 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from stages.lib.data import SPLITS, languages_in, load_splits, rows_by_language
 from stages.lib.errors import UserError, stage_entry
-from stages.lib.generation import generate, load_model, pick_device, set_cpu_threads
+from stages.lib.generation import DECODING, generate, load_model, pick_device, set_cpu_threads
 from stages.lib.io import atomic_outputs, dumps_json, jsonl_text
 from stages.lib.params import choice, integer, load_params, number
 from stages.lib.rouge import Rouge, load_rouge_params, sentence_texts
@@ -46,10 +46,6 @@ SPEC = {
     "batch_tokens": integer(minimum=0),
     "cpu_threads": integer(minimum=0),
 }
-
-#: The params passed on to ``generate`` (and reported in the metrics).
-GENERATION_KEYS = ("num_beams", "max_new_tokens", "min_new_tokens", "length_penalty",
-                   "no_repeat_ngram_size")
 
 #: The name of the scores in metrics/evaluate.json, next to the baselines' lead3, lead1, ...
 NAME = "model"
@@ -75,7 +71,7 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     started = time.perf_counter()
     generated = generate(model, tokenizer, table["input_ids"].to_pylist(),
                          batch_size=params["batch_size"], batch_tokens=params["batch_tokens"],
-                         **{key: params[key] for key in GENERATION_KEYS})
+                         **{key: params[key] for key in DECODING})
     seconds = time.perf_counter() - started
 
     scores = rouge.score(generated.summaries, titles, langs)
@@ -94,7 +90,7 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "split": split,
         "rows": dict(sorted(rows.items())),
         NAME: scores,
-        "generation": {key: params[key] for key in GENERATION_KEYS},
+        "generation": {key: params[key] for key in DECODING},
         "sentence_splitter": rouge.sentence_splitters,
         "rouge": dict(rouge.params),
     }

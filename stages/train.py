@@ -15,7 +15,9 @@ an interrupted run resumes from its last one and they are deleted once the model
 
 Outputs: ``data/train/model`` (model + tokenizer, safetensors), ``metrics/train.json``
 (quality: identical on a rerun), ``metrics/train_speed.json`` (throughput and
-times, which vary) and the training curves in ``dvclive/train`` (DVCLive).
+times, which vary), the charts of ``plots/train`` (training loss and learning rate,
+validation ROUGE per epoch; PNG and CSV) and the live curves of ``dvclive/train``
+(DVCLive, written while it trains).
 """
 
 from __future__ import annotations
@@ -36,23 +38,17 @@ from datasets import load_from_disk
 from transformers import TrainerCallback
 
 from stages.lib import interrupts
+from stages.lib.charts import ROUGE_NAMES, rouge_epochs_chart, save_png, training_chart
 from stages.lib.checkpoints import remove_other_runs, run_key
-from stages.lib.curves import Curves
+from stages.lib.curves import Curves, epoch_rows, training_rows
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
-from stages.lib.io import atomic_outputs, damaged_output, dumps_json, require_output
+from stages.lib.io import atomic_outputs, csv_text, damaged_output, dumps_json, require_output
 from stages.lib.launch import is_main_process, launch_cpu_processes, launched
-from stages.lib.params import Field, choice, integer, load_params, number
-from stages.lib.phases import (
-    PhaseContext,
-    PhaseReport,
-    books_metrics,
-    choose_kept,
-    plan_phases,
-    run_phase,
-    speed_report,
-)
+from stages.lib.params import Field, choice, integer, load_params, number, seed
+from stages.lib.phases import PhaseContext, PhaseReport, plan_phases, run_phase
+from stages.lib.reports import books_metrics, choose_kept, speed_report
 from stages.lib.rouge import ROUGE_TYPES, Rouge, load_rouge_params, sentence_texts
 from stages.lib.trainer import resolve_precision, validation_metrics, world_size
 from stages.lib.training import fuse_gelu
@@ -64,12 +60,12 @@ BASE_MODEL = Path("data/base_model")
 OUTPUT = Path("data/train/model")
 METRICS = Path("metrics/train.json")
 SPEED = Path("metrics/train_speed.json")
+PLOTS = Path("plots/train")
 LIVE_DIR = Path("dvclive/train")
 CHECKPOINTS = Path("checkpoints/train")
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_sqrt",
               "polynomial")
-MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 
 SPEC: dict[str, Field] = {
     "pretrain_epochs": number(0),
@@ -90,14 +86,13 @@ SPEC: dict[str, Field] = {
     "lr_warmup": number(0),
     "scheduler": choice(*SCHEDULERS),
     "label_smoothing": number(0, maximum=1),
-    "seed": integer(minimum=0, maximum=MAX_SEED),
+    "seed": seed(),
     "precision": choice("auto", "fp32", "bf16", "fp16"),
     "sampler": choice("random", "group_by_length"),
     "best_metric": choice(*ROUGE_TYPES, "loss"),
     "eval_batch_size": integer(minimum=1),
     "eval_num_beams": integer(minimum=1),
     "eval_max_new_tokens": integer(minimum=1),
-    "logging_steps": integer(minimum=1),
     "cpu_threads": integer(minimum=0),
     "cpu_processes": integer(minimum=1),
 }
@@ -105,11 +100,14 @@ SPEC: dict[str, Field] = {
 
 @dataclass
 class TrainResult:
-    """Quality metrics, speed metrics, and whether this is the process that writes."""
+    """Quality metrics, speed metrics, whether this is the process that writes, and the
+    rows of the charts: training points and validations per epoch."""
 
     metrics: dict[str, Any]
     speed: dict[str, Any]
     main_process: bool
+    curves: list[dict[str, Any]]
+    epochs: list[dict[str, Any]]
 
 
 def check_inputs(datasets, params: Mapping[str, Any], data_dir: Path) -> None:
@@ -137,19 +135,20 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                 data_dir: Path = INPUT, base_model_dir: Path = BASE_MODEL,
                 output_dir: Path = OUTPUT, checkpoints_root: Path = CHECKPOINTS,
                 live_dir: Path = LIVE_DIR, metrics_path: Path | None = None,
-                speed_path: Path | None = None,
+                speed_path: Path | None = None, plots_path: Path | None = None,
                 callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
     """Train the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
 
     The model, the curves (``live_dir``) and, when given, the metrics and speed files
-    are written by the main process only, all together once training is done.
-    Returns the metrics (on every process).
+    and the charts' folder (:func:`write_charts`) are written by the main process only,
+    all together once training is done. Returns the metrics (on every process).
     """
     started = time.perf_counter()
     main = is_main_process()
     reports = [(path, name) for path, name in ((metrics_path, "metrics"), (speed_path, "speed"))
                if path is not None]
-    paths = [output_dir, live_dir, *(path for path, _ in reports)]
+    paths = [output_dir, live_dir, *(path for path, _ in reports),
+             *([plots_path] if plots_path is not None else [])]
     with atomic_outputs(*paths) if main else nullcontext(paths) as temporaries:
         if main:
             temporaries[1].mkdir()  # the curves go here while training runs
@@ -158,8 +157,10 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
         result.speed["wall_seconds"] = round(time.perf_counter() - started, 2)
         if main:
             shutil.copytree(model_dir, temporaries[0])
-            for tmp, (_, name) in zip(temporaries[2:], reports, strict=True):
+            for tmp, (_, name) in zip(temporaries[2:2 + len(reports)], reports, strict=True):
                 tmp.write_text(dumps_json(getattr(result, name)), encoding="utf-8")
+            if plots_path is not None:
+                write_charts(result, temporaries[-1])
     if main:  # saved: the run's checkpoints (run_dir/<phase>/model's run_dir) can go
         shutil.rmtree(model_dir.parents[1], ignore_errors=True)
     return result
@@ -227,7 +228,31 @@ def _train(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir:
                          "rows": reports[name].rows, "final_train_loss": reports[name].final_loss}
     speed = speed_report(reports, torch.cuda.get_device_name() if cuda else "cpu", world_size(),
                          precision, 0 if cuda else torch.get_num_threads())
-    return TrainResult(metrics, speed, main), run_dir / kept / "model"
+    result = TrainResult(metrics, speed, main,
+                         curves=training_rows({name: r.history for name, r in reports.items()}),
+                         epochs=epoch_rows(books.history, books.start_validation))
+    return result, run_dir / kept / "model"
+
+
+def write_charts(result: TrainResult, folder: Path) -> None:
+    """``folder`` (made here): the training curves and the validation per epoch, as CSV and
+    PNG."""
+    metrics = result.metrics
+    best = ROUGE_NAMES.get(metrics["best_metric"], metrics["best_metric"])
+    if metrics["kept"] == "books":
+        kept = f"the model kept: epoch {metrics['best_epoch']}, the best on {best}"
+    else:
+        kept = f"the model kept: epoch 0 (the {metrics['kept']} phase's), the best on {best}"
+    folder.mkdir()
+    (folder / "training.csv").write_text(csv_text(
+        ["step", "phase", "loss", "learning_rate"],
+        [[row[key] for key in ("step", "phase", "loss", "learning_rate")]
+         for row in result.curves]), encoding="utf-8")
+    save_png(training_chart(result.curves), folder / "training.png")
+    columns = ["epoch", "step", "loss", "rouge1", "rouge2", "rougeL"]
+    (folder / "rouge_per_epoch.csv").write_text(csv_text(
+        columns, [[row[key] for key in columns] for row in result.epochs]), encoding="utf-8")
+    save_png(rouge_epochs_chart(result.epochs, kept), folder / "rouge_per_epoch.png")
 
 
 @stage_entry
@@ -244,10 +269,15 @@ def main() -> None:
                                       params["cpu_threads"]))
     if not is_main_process():  # the main process reports; the others only warn
         logging.getLogger().setLevel(logging.WARNING)
-    result = train_model(params, rouge_params, metrics_path=METRICS, speed_path=SPEED)
-    if result.main_process:
-        log.info("kept %s, best epoch %s: %s", result.metrics["kept"],
-                 result.metrics["best_epoch"], result.metrics["best_validation"])
+    result = train_model(params, rouge_params, metrics_path=METRICS, speed_path=SPEED,
+                         plots_path=PLOTS)
+    if not result.main_process:
+        return
+    kept = result.metrics["kept"]
+    log.info("kept the %s phase's model%s; its validation: %s", kept,
+             f" of epoch {result.metrics['best_epoch']}" if kept == "books" else "",
+             ", ".join(f"{name} {value:g}" for name, value in
+                       result.metrics["best_validation"].items()))
 
 
 if __name__ == "__main__":

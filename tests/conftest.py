@@ -61,7 +61,8 @@ def make_marc_folder(folder: Path, languages=("en", "es"), splits=("train", "dev
 def copy_project(destination: Path) -> Path:
     """A copy of the project's tracked sources (no data outputs), as a fresh clone has."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+                           cwd=ROOT, check=True, capture_output=True, text=True,
+                           timeout=60).stdout.split()
     for name in files:
         source = ROOT / name
         if source.is_file():
@@ -71,10 +72,11 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def run_stage(project: Path, stage: str, *args: str, env: dict | None = None
-              ) -> subprocess.CompletedProcess:
+def run_stage(project: Path, stage: str, *args: str, env: dict | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", f"stages.{stage}", *args], cwd=project,
-                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=timeout)
 
 
 def set_params(project: Path, **sections: dict) -> None:
@@ -86,6 +88,17 @@ def set_params(project: Path, **sections: dict) -> None:
     for section, values in sections.items():
         params.setdefault(section, {}).update(values)
     path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+
+
+@pytest.fixture
+def cpu_only(monkeypatch) -> None:
+    """The CPU path on any machine: this process sees no CUDA device, and the processes it
+    starts get none. On a GPU the stages would train in bf16, and the tests that compare
+    runs byte for byte or with hand-made answers assume the CPU's fp32."""
+    import torch
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ TRAIN = {
     "span_margin": 0.0,
     "min_phase_steps": 0, "seed": 0, "precision": "auto",
     "sampler": "random", "best_metric": "rougeL", "eval_batch_size": 8, "eval_num_beams": 1,
-    "eval_max_new_tokens": 8, "logging_steps": 1, "cpu_threads": 1,
+    "eval_max_new_tokens": 8, "cpu_threads": 1,
     "cpu_processes": 1,
 }
 

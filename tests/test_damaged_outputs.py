@@ -61,10 +61,10 @@ def test_a_stage_whose_input_is_cut_short_says_what_to_rerun(project):
 
 @pytest.fixture(scope="module")
 def pipeline_model(tmp_path_factory) -> Path:
-    """A project folder with data/train/model (the tiny base model, as train saves it)."""
+    """A project folder with data/package/model (the tiny base model, as package saves it)."""
     root = tmp_path_factory.mktemp("damaged")
     _, base = make_inputs(root)
-    shutil.copytree(base, root / "data" / "train" / "model")
+    shutil.copytree(base, root / "data" / "package" / "model")
     return root
 
 
@@ -81,21 +81,21 @@ def test_summarize_with_a_damaged_model_says_what_to_rerun(pipeline_model, tmp_p
                                                             monkeypatch, capsys, damage, said):
     project = tmp_path / "project"
     shutil.copytree(pipeline_model, project)
-    damage(project / "data" / "train" / "model")
-    monkeypatch.chdir(project)  # summarize's default model: data/train/model
+    damage(project / "data" / "package" / "model")
+    monkeypatch.chdir(project)  # summarize's default model: data/package/model
     with pytest.raises(SystemExit) as exit_:
         summarize.main(["A fun book for children."])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "Traceback" not in err
-    assert "error: data/train/model" in err and said in err, err
-    assert err.rstrip().endswith("it is the output of stage 'train': rebuild it with "
-                                 "`dvc repro -f train`."), err
+    assert "error: data/package/model" in err and said in err, err
+    assert err.rstrip().endswith("it is the output of stage 'package': rebuild it with "
+                                 "`dvc repro -f package`."), err
 
 
 def test_summarize_names_what_a_model_folder_of_ones_own_lacks(pipeline_model, tmp_path,
                                                                 capsys):
     folder = tmp_path / "my-model"
-    shutil.copytree(pipeline_model / "data" / "train" / "model", folder)
+    shutil.copytree(pipeline_model / "data" / "package" / "model", folder)
     (folder / "tokenizer.json").unlink()
     with pytest.raises(SystemExit):
         summarize.main(["--model", str(folder), "A fun book for children."])

@@ -92,7 +92,8 @@ def test_data_stages_chain_and_explain_empty_categories(project, tmp_path):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
     assert (project / "data/drop_short_titles/dataset_dict.json").is_file()
-    assert (project / "plots/drop_short_titles/title_words_after.csv").is_file()
+    for name in ("title_words.csv", "title_words.png", "body_words.png"):
+        assert (project / "plots/drop_short_titles" / name).stat().st_size > 0, name
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -111,7 +112,7 @@ def test_drop_short_titles_bad_min_words(project, value, expected):
 def test_concat_shuffle_negative_seed(project):
     set_params(project, concat_shuffle={"seed": -1})
     assert_user_error(run_stage(project, "concat_shuffle"), "concat_shuffle.seed must be an "
-                      "integer >= 0, got -1")
+                      "integer from 0 to 4294967295, got -1")
 
 
 def test_stage_without_its_input_says_what_to_run(project):

@@ -269,10 +269,11 @@ def test_drop_short_titles_keeps_titles_with_min_words():
 
 def test_histograms_bin_word_counts():
     assert histogram(np.array([0, 1, 1, 3, 30]), 1, 4) == [
-        ("0", 1), ("1", 2), ("2", 0), ("3", 1), ("4+", 1)]
-    assert histogram(np.array([0, 24, 25, 80]), 25, 50) == [("0-24", 2), ("25-49", 1), ("50+", 1)]
+        (0, "0", 1), (1, "1", 2), (2, "2", 0), (3, "3", 1), (4, "4+", 1)]
+    assert histogram(np.array([0, 24, 25, 80]), 25, 50) == [
+        (0, "0-24", 2), (25, "25-49", 1), (50, "50+", 1)]
     report = length_report({"train": table([review("en", 1, title="a b c")])})
-    assert dict(report["title_words"])["3"] == 1
+    assert report["title_words"][3] == (3, "3", 1)
 
 
 def test_splits_round_trip_and_are_byte_identical(tmp_path):

@@ -7,7 +7,14 @@ import pytest
 from stages.evaluate import SPEC, evaluate_model
 from stages.lib.data import load_splits
 from stages.lib.errors import UserError
-from stages.lib.generation import decode, encode, generate, length_batches, load_model
+from stages.lib.generation import (
+    Generated,
+    decode,
+    encode,
+    generate,
+    length_batches,
+    load_model,
+)
 from stages.lib.params import validate_section
 from stages.lib.rouge import Rouge, sentence_texts
 from tests.model_helpers import ROUGE, make_inputs
@@ -99,6 +106,60 @@ def test_evaluate_model_layout_and_order(setup):
     direct = generate(model, tokenizer, table["input_ids"].to_pylist(), batch_size=1,
                       num_beams=2, max_new_tokens=6, progress=False).summaries
     assert [p["summary"] for p in predictions] == direct
+
+
+def test_scores_and_lengths_per_language_from_known_summaries(setup, monkeypatch):
+    """A stub generator writes hand-made summaries (an untrained model scores 0 everywhere):
+    English ones repeat the title, Spanish ones keep its first two words. Each language's
+    scores and lengths are those of its own rows, worked out by hand."""
+    model, tokenizer, tables = setup
+    table = tables["validation"]
+    titles = table["review_title"].to_pylist()
+    languages = table["language"].to_pylist()
+    assert list(zip(languages, titles, strict=True)) == [
+        ("en", "too long and boring"), ("es", "largo y aburrido"),
+        ("en", "recipes that work"), ("es", "recetas que salen bien"),
+        ("en", "slow but great end"), ("es", "lento pero buen final")]
+    summaries = [title if language == "en" else " ".join(title.split()[:2])
+                 for language, title in zip(languages, titles, strict=True)]
+    token_counts = [5, 2, 4, 2, 5, 2]
+    calls = []
+
+    def stub_generate(model_, tokenizer_, input_ids, **options):
+        calls.append((input_ids, options))
+        return Generated(summaries, token_counts)
+
+    monkeypatch.setattr("stages.evaluate.generate", stub_generate)
+    params = validate_section("evaluate", PARAMS, SPEC)
+    metrics, predictions, _ = evaluate_model(model, tokenizer, table, "validation", params,
+                                             Rouge(ROUGE, sentence_texts(tables)))
+    assert calls[0][0] == table["input_ids"].to_pylist()
+    assert calls[0][1]["num_beams"] == 2 and calls[0][1]["batch_tokens"] == 64
+    assert [p["summary"] for p in predictions] == summaries
+    scores = metrics["model"]
+    # English: every summary is its title.
+    for name in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        assert (scores["en"][name], scores["en"][f"{name}_low"],
+                scores["en"][f"{name}_high"]) == (100.0, 100.0, 100.0)
+    # Spanish: 2 of 3 title words (R1 and RL F = 0.8; R2: 1 of 2 bigrams, F = 2/3), then 2 of
+    # 4 words twice (F = 2/3; R2: 1 of 3 bigrams, F = 0.5).
+    es_unigram, es_bigram = (0.8 + 2 / 3 + 2 / 3) / 3, (2 / 3 + 0.5 + 0.5) / 3
+    expected = {"rouge1": es_unigram, "rouge2": es_bigram, "rougeL": es_unigram,
+                "rougeLsum": es_unigram}
+    lowest = {"rouge1": 2 / 3, "rouge2": 0.5, "rougeL": 2 / 3, "rougeLsum": 2 / 3}
+    highest = {"rouge1": 0.8, "rouge2": 2 / 3, "rougeL": 0.8, "rougeLsum": 0.8}
+    for name, value in expected.items():
+        assert scores["es"][name] == round(100 * value, 4)
+        assert scores["all"][name] == round(100 * (1 + value) / 2, 4)
+        # Bootstrap means of the Spanish rows lie between their lowest and highest row.
+        assert (round(100 * lowest[name], 4) <= scores["es"][f"{name}_low"]
+                <= scores["es"][name] <= scores["es"][f"{name}_high"]
+                <= round(100 * highest[name], 4))
+    assert (scores["en"]["rows"], scores["es"]["rows"], scores["all"]["rows"]) == (3, 3, 6)
+    lengths = {group: (scores[group]["summary_words"], scores[group]["summary_tokens"],
+                       scores[group]["title_words"]) for group in ("all", "en", "es")}
+    assert lengths == {"en": (3.6667, 4.6667, 3.6667), "es": (2.0, 2.0, 3.6667),
+                       "all": (2.8333, 3.3333, 3.6667)}
 
 
 def test_evaluate_an_empty_split(setup):

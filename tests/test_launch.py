@@ -15,11 +15,33 @@ from tests.conftest import ROOT
 TIMEOUT = 120
 
 
-def test_processes_stop_together_when_one_fails():
-    # Rank 1 fails at once; rank 0 would wait for a signal forever.
-    script = ("import os, signal, sys\n"
-              "sys.exit(3) if os.environ['RANK'] == '1' else signal.pause()")
-    assert launch_cpu_processes(2, [sys.executable, "-c", script]) == 3
+# Rank 1 fails once rank 0 is ready; rank 0 waits for a signal and notes which one came.
+# The FIFO is their meeting point (opening it blocks until both ends are open); the alarms
+# end both if the launcher never stops rank 0, so a broken launcher fails the test.
+STOP_TOGETHER = textwrap.dedent("""
+    import os, signal, sys
+    fifo, note = sys.argv[1], sys.argv[2]
+    signal.alarm(30)
+    if os.environ["RANK"] == "1":
+        open(fifo).close()  # rank 0 is ready
+        sys.exit(3)
+    def stopped(signum, frame):
+        with open(note, "w") as handle:
+            handle.write(signal.Signals(signum).name)
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, stopped)
+    open(fifo, "w").close()
+    signal.pause()
+""")
+
+
+def test_processes_stop_together_when_one_fails(tmp_path):
+    fifo, note = tmp_path / "ready", tmp_path / "rank0"
+    os.mkfifo(fifo)
+    status = launch_cpu_processes(2, [sys.executable, "-c", STOP_TOGETHER, str(fifo),
+                                      str(note)])
+    assert status == 3  # the first failure's status
+    assert note.read_text() == "SIGTERM"  # rank 0 was stopped by the launcher
     assert launch_cpu_processes(2, [sys.executable, "-c", "pass"]) == 0
 
 

@@ -113,5 +113,5 @@ def test_a_null_in_the_sample_stops_download_before_it_writes(project, tmp_path,
     before = {path: path.read_bytes() for path in outputs}
     assert_user_error(run_stage(project, "download"),
                       f"dataset_en_train.json, line 41: {field} is null")
-    assert {path: path.read_bytes() for path in outputs} == before and len(before) == 7
+    assert {path: path.read_bytes() for path in outputs} == before and len(before) == 3
     assert not (project / "data" / "download").exists()

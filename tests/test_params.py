@@ -41,35 +41,12 @@ def test_wrong_type_names_the_key(section, key):
 
 
 @pytest.mark.parametrize(("section", "key"), KEYS)
-def test_non_positive_sizes_are_refused(section, key):
-    field = spec_of(section)[key]
-    if "positive" in field.expected or ">= 0" in field.expected or "> 0" in field.expected:
-        bad = 0 if "positive" in field.expected or "> 0" in field.expected else -1
-        with pytest.raises(UserError, match=rf"{section}\.{key} must be .*got {bad}"):
-            validate_section(section, {**PARAMS[section], key: bad}, spec_of(section))
-    else:
-        assert field.expected  # not a size: covered by the wrong-type test
-
-
-@pytest.mark.parametrize(("section", "key"), KEYS)
 def test_misspelt_key_is_not_ignored(section, key):
     typo = key[:-1] if len(key) > 3 else key + "x"
     values = {k: v for k, v in PARAMS[section].items() if k != key}
     values[typo] = PARAMS[section][key]
     with pytest.raises(UserError, match=rf"unknown key {section}\.{typo};"):
         validate_section(section, values, spec_of(section))
-
-
-@pytest.mark.parametrize(("section", "key", "value"), [
-    ("rouge", "tokenizer", "foo"),
-    ("train", "precision", "fp8"),
-    ("download", "languages", ["en", "en"]),
-])
-def test_unknown_choices_are_refused(section, key, value):
-    if section not in PARAMS:
-        pytest.fail(f"section {section} missing from params.yaml")
-    with pytest.raises(UserError, match=rf"{section}\.{key} must be"):
-        validate_section(section, {**PARAMS[section], key: value}, spec_of(section))
 
 
 NESTED = [("base_model", "scratch", key)
@@ -109,3 +86,110 @@ def test_evaluate_refuses_a_minimum_length_above_the_maximum():
                                         r"evaluate.max_new_tokens \(30\)"):
         check_params(values)
     check_params(PARAMS["evaluate"])
+
+
+INF, NAN = float("inf"), float("nan")
+POSITIVE = ([0, -1, 1.5, True], [1])  # a positive integer: refused; accepted at the edge
+COUNT = ([-1, 0.5], [0])              # an integer >= 0
+SEED = ([-1, 2**32, 1.5], [0, 2**32 - 1])  # numpy's seeds are 32-bit
+
+#: For every key (nested ones as ``group.key``): values refused (out of range, not an option,
+#: empty, duplicated), and values at the edges of what is accepted.
+#: test_every_key_has_edges keeps it complete: a new key needs its line here.
+EDGES: dict[tuple[str, str], tuple[list, list]] = {
+    ("base_model", "checkpoint"): (["", "  "], ["scratch"]),
+    ("base_model", "revision"): (["", 7], [None, "v1.0"]),
+    ("base_model", "scratch"): ([{}, "small"], []),
+    ("base_model", "scratch.vocab_size"): ([15, 16.0], [16]),
+    ("base_model", "scratch.d_model"): POSITIVE,
+    ("base_model", "scratch.d_ff"): POSITIVE,
+    ("base_model", "scratch.d_kv"): POSITIVE,
+    ("base_model", "scratch.num_heads"): POSITIVE,
+    ("base_model", "scratch.num_layers"): POSITIVE,
+    ("base_model", "scratch.num_decoder_layers"): POSITIVE,
+    ("base_model", "scratch.dropout_rate"): ([-0.01, 1.01, NAN], [0, 1]),
+    ("base_model", "scratch.seed"): SEED,
+    ("baseline", "split"): (["dev", "Validation"], ["train", "validation", "test"]),
+    ("baseline", "methods"): ([[], ["lead3", "lead3"], ["lead4"], "lead3"], [["lead_words"]]),
+    ("baseline", "lead_words"): POSITIVE,
+    ("baseline", "sample_rows"): COUNT,
+    ("concat_shuffle", "seed"): SEED,
+    ("download", "source"): (["", " "], ["sample", "hf:someone/marc@v1"]),
+    ("download", "languages"): ([[], ["en", "en"], [""], "en"], [["es"]]),
+    ("drop_short_titles", "min_words"): POSITIVE,
+    ("evaluate", "split"): (["dev"], ["test"]),
+    ("evaluate", "num_beams"): POSITIVE,
+    ("evaluate", "max_new_tokens"): POSITIVE,
+    ("evaluate", "min_new_tokens"): COUNT,
+    ("evaluate", "length_penalty"): ([INF, NAN, True, "long"], [-2.0, 0, "5e-1"]),
+    ("evaluate", "no_repeat_ngram_size"): COUNT,
+    ("evaluate", "batch_size"): POSITIVE,
+    ("evaluate", "batch_tokens"): COUNT,
+    ("evaluate", "cpu_threads"): COUNT,
+    ("filter_books", "categories"): ([[], ["book", "book"], "book"], [["toy"]]),
+    ("filter_books", "others_categories"): (["All", "toy", ["toy", "toy"]], ["all", []]),
+    ("filter_books", "others_splits"): ([["dev"], ["train", "train"]], [[], ["test"]]),
+    ("rouge", "tokenizer"): (["unicode"], ["ascii", "multilingual"]),
+    ("rouge", "stemmer"): (["true", 1], [False, True]),
+    ("rouge", "bootstrap_samples"): POSITIVE,
+    ("rouge", "seed"): SEED,
+    ("tokenize", "max_input_length"): POSITIVE,
+    ("tokenize", "max_target_length"): POSITIVE,
+    ("train", "pretrain_epochs"): ([-0.5, INF], [0, 0.2]),
+    ("train", "pretrain_learning_rate"): ([0, -1e-3, NAN], [1e-9, "3e-3"]),
+    ("train", "pretrain_input_tokens"): POSITIVE,
+    ("train", "pretrain_target_tokens"): POSITIVE,
+    ("train", "others_epochs"): ([-1, INF], [0, 0.5]),
+    ("train", "targets"): (["title"], ["titles", "spans"]),
+    ("train", "span_min_words"): POSITIVE,
+    ("train", "span_max_words"): POSITIVE,
+    ("train", "span_margin"): ([-0.1, 1.01], [0, 1]),
+    ("train", "learning_rate"): ([0, -1e-3, INF], [1e-9]),
+    ("train", "epochs"): ([0, 1.5], [1]),
+    ("train", "batch_size"): POSITIVE,
+    ("train", "min_phase_steps"): COUNT,
+    ("train", "gradient_accumulation_steps"): POSITIVE,
+    ("train", "weight_decay"): ([-0.01, NAN], [0]),
+    ("train", "lr_warmup"): ([-1, INF], [0, 0.5, 100]),
+    ("train", "scheduler"): (["step"], ["linear", "cosine"]),
+    ("train", "label_smoothing"): ([-0.1, 1.01, 2], [0, 1]),
+    ("train", "seed"): SEED,
+    ("train", "precision"): (["fp8", "FP32"], ["auto", "fp32", "bf16", "fp16"]),
+    ("train", "sampler"): (["sorted"], ["random", "group_by_length"]),
+    ("train", "best_metric"): (["rougeLSum", "bleu"], ["rougeL", "loss"]),
+    ("train", "eval_batch_size"): POSITIVE,
+    ("train", "eval_num_beams"): POSITIVE,
+    ("train", "eval_max_new_tokens"): POSITIVE,
+    ("train", "cpu_threads"): COUNT,
+    ("train", "cpu_processes"): POSITIVE,
+}
+
+
+def with_value(section: str, key: str, value) -> dict:
+    """The section's defaults with ``key`` (or ``group.key``) set to ``value``."""
+    group, _, nested = key.partition(".")
+    if nested:
+        return {**PARAMS[section], group: {**PARAMS[section][group], nested: value}}
+    return {**PARAMS[section], key: value}
+
+
+def test_every_key_has_edges():
+    nested = [(section, f"{group}.{key}") for section, group, key in NESTED]
+    assert sorted(EDGES) == sorted(KEYS + nested)
+
+
+@pytest.mark.parametrize(("section", "key"), sorted(EDGES))
+def test_out_of_range_values_are_refused_naming_the_key(section, key):
+    refused, accepted = EDGES[(section, key)]
+    for value in refused:
+        with pytest.raises(UserError) as error:
+            validate_section(section, with_value(section, key, value), spec_of(section))
+        message = str(error.value)
+        assert f"{section}.{key}" in message, (value, message)
+        if key != "scratch":  # a bad mapping names its own missing key instead
+            assert message.endswith(f"got {value!r}."), (value, message)
+    for value in accepted:
+        result = validate_section(section, with_value(section, key, value), spec_of(section))
+        group, _, nested = key.partition(".")
+        got = result[group][nested] if nested else result[key]
+        assert got == (float(value) if isinstance(got, float) else value), (value, got)

@@ -62,6 +62,6 @@ def test_readme_table_is_up_to_date(tmp_path):
     shutil.copytree(ROOT / "results", project / "results")
     shutil.copytree(ROOT / "scripts", project / "scripts")
     check = subprocess.run([sys.executable, str(project / "scripts/results.py"), "table",
-                            "--check"], capture_output=True, text=True)
+                            "--check"], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
     assert len(list((ROOT / "results").glob("*.json"))) > 0

@@ -21,11 +21,20 @@ from stages.lib.errors import UserError
 from stages.lib.generation import load_model
 from stages.lib.params import validate_section
 from stages.lib.phases import lead_pairs
+from stages.lib.reports import choose_kept
 from stages.lib.rouge import ROUGE_TYPES, Rouge, sentence_texts
-from stages.lib.trainer import NonFiniteLossError, resolve_precision
+from stages.lib.trainer import (
+    CheckedTrainer,
+    NonFiniteLossError,
+    resolve_precision,
+    validation_metrics,
+)
 from stages.train import SPEC, train_model
 from tests.conftest import copy_project, set_params
 from tests.model_helpers import ROUGE, TRAIN, make_inputs, reviews, splits, table
+
+# In-process training takes the CPU path even where there is a GPU.
+pytestmark = pytest.mark.usefixtures("cpu_only")
 
 
 def run(root: Path, inputs: tuple[Path, Path], params: dict, name: str = "out", **kwargs):
@@ -60,6 +69,7 @@ def test_train_writes_model_metrics_and_curves(tmp_path, inputs):
     assert set(metrics["best_validation"]) == {"loss", "rouge1", "rouge2", "rougeL", "rougeLsum",
                                                "gen_len"}
     assert result.speed["processes"] == 1 and result.speed["resumed_from_step"] == 0
+    assert (result.speed["device"], result.speed["precision"]) == ("cpu", "fp32")
     assert result.speed["train_input_tokens_per_second"] > 0
     assert result.main_process
     model, tokenizer = load_model(tmp_path / "out" / "model", device="cpu")
@@ -70,6 +80,12 @@ def test_train_writes_model_metrics_and_curves(tmp_path, inputs):
     assert [step for step, _ in curve(live, "train/loss")] == list(range(1, 9))
     assert [step for step, _ in curve(live, "eval/rougeL")] == [4, 8]
     assert len(curve(live, "train/learning_rate")) == 8
+    # The charts' rows: the same points; validations per epoch.
+    assert [row["step"] for row in result.curves] == list(range(1, 9))
+    assert [row["epoch"] for row in result.epochs] == [1, 2]
+    # Validation's generation defaults (max_length 20, ...) are not saved with the model.
+    saved = json.loads((tmp_path / "out" / "model" / "generation_config.json").read_text())
+    assert "max_length" not in saved and "num_beams" not in saved
 
     # The saved model is the best epoch's: generating as the validation did gives its scores.
     tables = load_splits(inputs[0])
@@ -117,19 +133,44 @@ class StopAt(TrainerCallback):
             raise KeyboardInterrupt
 
 
-def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, inputs):
-    params = {**TRAIN, "epochs": 3}  # 4 steps an epoch; checkpoints at 4 and 8
+@pytest.fixture
+def batches(monkeypatch) -> list[list[tuple[int, ...]]]:
+    """The rows of every training batch, in order: each row's input ids without padding."""
+    seen: list[list[tuple[int, ...]]] = []
+    train_step = CheckedTrainer.training_step
+
+    def recording(self, model, inputs, num_items_in_batch=None):
+        seen.append([tuple(ids[mask.bool()].tolist()) for ids, mask in
+                     zip(inputs["input_ids"], inputs["attention_mask"], strict=True)])
+        return train_step(self, model, inputs, num_items_in_batch)
+
+    monkeypatch.setattr(CheckedTrainer, "training_step", recording)
+    return seen
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, inputs, batches):
+    # The default sampler, group_by_length; 4 steps an epoch, checkpoints at 4 and 8.
+    params = {**TRAIN, "epochs": 3, "sampler": "group_by_length"}
     whole = run(tmp_path, inputs, params, name="whole")
     assert whole.metrics["optimizer_steps"] == 12
+    whole_batches = list(batches)
+    # Grouped by length: each epoch starts with a batch holding the longest review first.
+    longest = max(len(ids) for ids in load_splits(inputs[0])["train"]["input_ids"].to_pylist())
+    assert [len(whole_batches[step][0]) for step in (0, 4, 8)] == [longest] * 3
+    assert sorted(map(len, whole_batches)) == [4] * 12
 
+    batches.clear()
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, inputs, params, name="resumed", callbacks=[StopAt(10)])
+    assert batches == whole_batches[:10]
     assert not (tmp_path / "resumed" / "model").exists()
     run_dirs = list((tmp_path / "checkpoints").iterdir())
     assert len(run_dirs) == 1 and last_checkpoint(run_dirs[0] / "books").name == "checkpoint-8"
 
+    batches.clear()
     resumed = run(tmp_path, inputs, params, name="resumed")
     assert resumed.speed["resumed_from_step"] == 8
+    assert batches == whole_batches[8:]  # the third epoch's batches, as if never stopped
     assert resumed.metrics["optimizer_steps"] == 12
     assert resumed.metrics == whole.metrics
     assert not run_dirs[0].exists()
@@ -203,6 +244,10 @@ def test_data_parallel_runs_under_accelerate_launch_and_with_cpu_processes(tmp_p
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
                               timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
+        # One process reports: one line a phase, no raw Trainer logs, no false alarms.
+        assert done.stderr.count("books phase done: 8 steps") == 1, done.stderr
+        assert "{'loss'" not in done.stderr and "missing keys" not in done.stderr
+        assert (project / "plots/train/rouge_per_epoch.png").stat().st_size > 0
         metrics = json.loads((project / "metrics" / "train.json").read_text())
         speed = json.loads((project / "metrics" / "train_speed.json").read_text())
         # 16 rows, 4 a step (2 per process): 4 steps an epoch.
@@ -379,3 +424,99 @@ def test_min_phase_steps_stretches_a_small_phase_and_keeps_its_validations(tmp_p
 def test_span_words_must_be_ordered(tmp_path, inputs):
     with pytest.raises(UserError, match=r"span_min_words \(7\) is more than .*span_max_words"):
         run(tmp_path, inputs, {**TRAIN, "span_min_words": 7, "span_max_words": 6})
+
+
+class WeightsAtValidation(TrainerCallback):
+    """The model's weights at each validation of the books phase, by its optimizer step."""
+
+    def __init__(self) -> None:
+        self.weights: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        self.weights[state.global_step] = {name: value.detach().clone()
+                                           for name, value in model.state_dict().items()}
+
+
+def same_weights(saved: Path, weights: dict[str, torch.Tensor]) -> bool:
+    state = load_model(saved, device="cpu")[0].state_dict()
+    return state.keys() == weights.keys() and all(torch.equal(state[k], weights[k])
+                                                  for k in state)
+
+
+def given_scores(monkeypatch, per_validation: list[dict[str, float]]) -> None:
+    """Validation ROUGE given in advance, one dict per validation in order (a tiny model
+    scores 0.0 in every epoch). The real compute_metrics still runs (it checks the rows
+    line up and measures gen_len); the loss is the Trainer's own."""
+    scores = iter(per_validation)
+
+    def metrics(*args, **kwargs):
+        real = validation_metrics(*args, **kwargs)
+
+        def compute(prediction):
+            given = next(scores)
+            return {**real(prediction), **{k: given.get(k, 0.0) for k in ROUGE_TYPES}}
+        return compute
+
+    monkeypatch.setattr("stages.train.validation_metrics", metrics)
+
+
+# rougeL best in epoch 2, rouge1 in epoch 1; the others never lead.
+EPOCH_SCORES = [{"rouge1": 30.0, "rougeL": 10.0}, {"rouge1": 10.0, "rougeL": 30.0},
+                {"rouge1": 20.0, "rougeL": 20.0}]
+
+
+@pytest.mark.parametrize(("best_metric", "best_epoch"), [("rougeL", 2), ("rouge1", 1),
+                                                        ("loss", None)])
+def test_the_saved_model_is_the_best_epochs(tmp_path, inputs, monkeypatch, best_metric,
+                                            best_epoch):
+    """Three epochs with given validation scores: the saved weights are those of the epoch
+    that scored best on train.best_metric (the highest ROUGE, the lowest loss)."""
+    given_scores(monkeypatch, EPOCH_SCORES)
+    weights = WeightsAtValidation()
+    result = run(tmp_path, inputs, {**TRAIN, "epochs": 3, "best_metric": best_metric},
+                 callbacks=[weights])
+    metrics = result.metrics
+    assert sorted(weights.weights) == [4, 8, 12]  # once an epoch: 4 steps each
+    losses = [value for _, value in curve(tmp_path / "out" / "live", "eval/loss")]
+    if best_metric == "loss":
+        assert len(set(losses)) == 3  # else "the lowest" would not say which epoch
+        best_epoch = 1 + losses.index(min(losses))
+    assert metrics["best_epoch"] == best_epoch and metrics["best_step"] == 4 * best_epoch
+    assert metrics["kept"] == "books"
+    expected = EPOCH_SCORES[best_epoch - 1]
+    assert metrics["best_validation"]["rougeL"] == expected["rougeL"]
+    assert metrics["best_validation"]["rouge1"] == expected["rouge1"]
+    assert metrics["last_validation"]["rougeL"] == EPOCH_SCORES[-1]["rougeL"]
+    model = tmp_path / "out" / "model"
+    for step, epoch_weights in weights.weights.items():
+        assert same_weights(model, epoch_weights) == (step == 4 * best_epoch), step
+
+
+def test_early_phase_model_is_kept_when_no_books_epoch_beats_its_rouge(tmp_path, inputs,
+                                                                       monkeypatch):
+    """rougeL (higher is better): the pretrained model scores 20, the books epochs 10 and
+    15, so the pretrained model is saved and reported."""
+    given_scores(monkeypatch, [{"rougeL": 20.0}, {"rougeL": 10.0}, {"rougeL": 15.0}])
+    weights = WeightsAtValidation()
+    result = run(tmp_path, inputs, {**TRAIN, "pretrain_epochs": 1, "epochs": 2},
+                 callbacks=[weights])
+    metrics = result.metrics
+    assert sorted(weights.weights) == [0, 4, 8]  # the pretrained model, then each epoch
+    assert metrics["kept"] == "pretrain" and (metrics["best_epoch"], metrics["best_step"]) == \
+        (0, 0)
+    assert metrics["best_validation"] == metrics["books_start_validation"]
+    assert metrics["best_validation"]["rougeL"] == 20.0
+    assert same_weights(tmp_path / "out" / "model", weights.weights[0])
+    assert not same_weights(tmp_path / "out" / "model", weights.weights[8])
+
+
+def test_choose_kept_compares_in_the_metrics_direction():
+    start = {"rougeL": 20.0, "loss": 2.0}
+    assert choose_kept("others", start, {"rougeL": 19.9, "loss": 1.0}, "rougeL") == "others"
+    assert choose_kept("others", start, {"rougeL": 20.1, "loss": 3.0}, "rougeL") == "books"
+    assert choose_kept("pretrain", start, {"rougeL": 30.0, "loss": 2.1}, "loss") == "pretrain"
+    assert choose_kept("pretrain", start, {"rougeL": 1.0, "loss": 1.9}, "loss") == "books"
+    # Ties keep books; without an early phase (or its validation) there is nothing else.
+    assert choose_kept("others", start, dict(start), "rougeL") == "books"
+    assert choose_kept("others", start, dict(start), "loss") == "books"
+    assert choose_kept(None, {}, {"rougeL": 0.0}, "rougeL") == "books"

@@ -31,6 +31,9 @@ from tests.conftest import copy_project, set_params
 from tests.model_helpers import ROUGE, TRAIN, make_inputs, reviews, splits, table
 from tests.test_train import curve, run
 
+# In-process training takes the CPU path even where there is a GPU.
+pytestmark = pytest.mark.usefixtures("cpu_only")
+
 _T5 = dict(vocab_size=64, d_model=16, d_ff=32, d_kv=4, num_heads=2, num_layers=2,
            num_decoder_layers=1, dropout_rate=0.0, feed_forward_proj="gated-gelu",
            pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)

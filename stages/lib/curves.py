@@ -1,8 +1,13 @@
-"""The train stage's curves (DVCLive) and token counts, from the Trainer's logs."""
+"""The train stage's curves, from the Trainer's logs: live ones (DVCLive), the rows the
+stage's charts draw, and token counts.
+
+Every phase logs about :data:`CURVE_POINTS` points whatever its length, so a short
+run (the bundled sample's) has curves as a long one does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,15 @@ from transformers import TrainerCallback
 #: Keys of the Trainer's logs that are not training curves (times, speeds, totals).
 _NOT_CURVES = ("runtime", "per_second", "flos", "num_input_tokens_seen", "epoch", "step",
                "model_preparation_time")
+
+
+#: Points of the training curves per phase (the logging interval follows from it).
+CURVE_POINTS = 50
+
+
+def logging_interval(steps: int) -> int:
+    """Optimizer steps between two logged points of a phase of ``steps`` steps."""
+    return max(1, steps // CURVE_POINTS)
 
 
 class Curves:
@@ -49,8 +63,8 @@ class Curves:
 class LiveCallback(TrainerCallback):
     """One phase's Trainer logs to :class:`Curves`, its steps shifted by ``offset``.
 
-    ``train/loss``, ``train/learning_rate``, ``train/grad_norm`` every
-    ``logging_steps``; ``eval/loss``, ``eval/rouge*`` and ``eval/gen_len`` after
+    ``train/loss``, ``train/learning_rate``, ``train/grad_norm`` at every logged point
+    (:func:`logging_interval`); ``eval/loss``, ``eval/rouge*`` and ``eval/gen_len`` after
     each epoch of the books phase.
     """
 
@@ -94,3 +108,40 @@ class Throughput(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.tokens = state.num_input_tokens_seen - self._start
+
+
+def training_rows(histories: Mapping[str, Sequence[Mapping[str, Any]]]
+                  ) -> list[dict[str, Any]]:
+    """``{step, phase, loss, learning_rate}`` rows of the phases' logged training points.
+
+    ``histories``: each phase's log history, in the order the phases ran; steps are
+    counted from the start of the first phase.
+    """
+    rows, offset = [], 0
+    for phase, history in histories.items():
+        steps = 0
+        for entry in history:
+            steps = max(steps, int(entry.get("step", 0)))
+            if "loss" in entry and "learning_rate" in entry:
+                rows.append({"step": entry["step"] + offset, "phase": phase,
+                             "loss": round(float(entry["loss"]), 6),
+                             "learning_rate": float(f"{entry['learning_rate']:.6g}")})
+        offset += steps
+    return rows
+
+
+def epoch_rows(history: Sequence[Mapping[str, Any]], start: Mapping[str, float]
+               ) -> list[dict[str, Any]]:
+    """``{epoch, step, loss, rouge1, rouge2, rougeL}`` of each validation of the books phase.
+
+    Epoch 0 is ``start``, the validation of the model the phase started from (when
+    another phase ran before it); epochs count validations.
+    """
+    keys = ("loss", "rouge1", "rouge2", "rougeL")
+    rows = [{"epoch": 0, "step": 0, **{key: round(float(start[key]), 4) for key in keys}}
+            ] if start else []
+    validations = [entry for entry in history if "eval_loss" in entry]
+    for epoch, entry in enumerate(validations, start=1):
+        rows.append({"epoch": epoch, "step": entry["step"],
+                     **{key: round(float(entry[f"eval_{key}"]), 4) for key in keys}})
+    return rows

@@ -1,16 +1,18 @@
 """Loading a seq2seq model and generating summaries with it.
 
-Shared by train (validation), evaluate and the ``summarize`` command, so the three
-decode, batch and truncate the same way. Also a small Transformers pipeline:
+Shared by train (validation), evaluate, package and the ``summarize`` command, so
+they decode, batch and truncate the same way, with the same decoding settings
+(:data:`DECODING`). Also a small Transformers pipeline:
 Transformers 5 removed the ``summarization`` task, so importing this module
 registers :data:`PIPELINE_TASK` with ``transformers.pipeline``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,14 @@ from transformers import (
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
+    GenerationConfig,
     Pipeline,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.utils import logging as hf_logging
 
 from stages.lib import interrupts
 from stages.lib.errors import UserError
@@ -38,6 +42,15 @@ log = logging.getLogger(__name__)
 #: The task name under which :class:`SummarizationPipeline` is registered
 #: ("summarization" itself is reserved: Transformers 5 raises for it).
 PIPELINE_TASK = "review-summarization"
+
+#: The decoding settings, as ``model.generate`` names them: evaluate scores with
+#: params.yaml's, the package stage saves them in the model folder's
+#: generation_config.json, and summarize reads them from there.
+DECODING = ("num_beams", "max_new_tokens", "min_new_tokens", "length_penalty",
+            "no_repeat_ngram_size")
+
+# Transformers draws a bar for every model it loads or saves; the stages show their own.
+hf_logging.disable_progress_bar()
 
 
 def is_seq2seq_config(config: Any) -> bool:
@@ -80,8 +93,8 @@ def load_model(path: str | Path, device: torch.device | str | None = None
     stage = output_stage(path)
     if not (path / "config.json").is_file():
         fix = (f"run `dvc repro {stage}`" if stage else
-               "train one with `dvc repro train`, or point to a folder written by "
-               "`save_pretrained`")
+               "run `dvc repro` (its package stage writes data/package/model), or point to a "
+               "folder written by `save_pretrained`")
         raise UserError(f"{path} is not a saved model (no config.json there): {fix}.")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         raise damaged_output(path, f"no tokenizer: none of {', '.join(TOKENIZER_FILES)}",
@@ -169,23 +182,67 @@ def length_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int = 
     return batches
 
 
+def decoding_config(base: GenerationConfig, **settings: Any) -> GenerationConfig:
+    """A copy of ``base`` with the :data:`DECODING` settings given (None: ``base``'s own).
+
+    No sampling, and no ``max_length``: ``max_new_tokens`` says how long a summary may
+    be, and a model saved with both (the Trainer's validation writes max_length 20)
+    makes Transformers warn about the pair on every call. 0 (``min_new_tokens``,
+    ``no_repeat_ngram_size``) is stored as unset; ``length_penalty`` only with beams.
+    """
+    unknown = set(settings) - set(DECODING)
+    if unknown:
+        raise TypeError(f"unknown decoding setting(s): {', '.join(sorted(unknown))}")
+    config = copy.deepcopy(base)
+    for key, value in settings.items():
+        if value is not None:
+            setattr(config, key, value)
+    config.do_sample = False
+    config.max_length = None
+    config._from_model_config = False  # chosen, not derived from the model's config
+    config.min_new_tokens = config.min_new_tokens or None
+    config.no_repeat_ngram_size = config.no_repeat_ngram_size or None
+    if (config.num_beams or 1) == 1:
+        config.length_penalty = None
+    return config
+
+
+def decoding_settings(config: GenerationConfig) -> dict[str, Any]:
+    """The :data:`DECODING` settings of a generation config (Transformers' defaults where
+    unset; ``max_new_tokens`` None when the config has none)."""
+    return {"num_beams": config.num_beams or 1, "max_new_tokens": config.max_new_tokens,
+            "min_new_tokens": config.min_new_tokens or 0,
+            "length_penalty": 1.0 if config.length_penalty is None else config.length_penalty,
+            "no_repeat_ngram_size": config.no_repeat_ngram_size or 0}
+
+
+def decoding_text(settings: Mapping[str, Any]) -> str:
+    """The decoding settings in words, e.g. ``beam search (4 beams), at most 30 new tokens``."""
+    beams = settings["num_beams"]
+    parts = [f"beam search ({beams} beams)" if beams > 1 else "greedy search"]
+    if settings.get("max_new_tokens"):
+        parts.append(f"at most {settings['max_new_tokens']} new tokens")
+    if settings.get("min_new_tokens"):
+        parts.append(f"at least {settings['min_new_tokens']}")
+    if settings.get("no_repeat_ngram_size"):
+        parts.append(f"no {settings['no_repeat_ngram_size']}-gram twice")
+    if beams > 1 and settings.get("length_penalty", 1.0) != 1.0:
+        parts.append(f"length penalty {settings['length_penalty']:g}")
+    return ", ".join(parts)
+
+
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-             input_ids: Sequence[Sequence[int]], *, batch_size: int, num_beams: int,
-             max_new_tokens: int, min_new_tokens: int = 0, length_penalty: float = 1.0,
-             no_repeat_ngram_size: int = 0, batch_tokens: int = 0,
-             progress: bool = True) -> Generated:
+             input_ids: Sequence[Sequence[int]], *, batch_size: int, batch_tokens: int = 0,
+             progress: bool = True, **settings: Any) -> Generated:
     """Summaries of tokenized inputs, generated in batches of similar length.
 
     Batches are cut by :func:`length_batches` (at most ``batch_size`` rows and,
     when ``batch_tokens`` > 0, at most that many padded input tokens); results
-    come back in the input order. ``min_new_tokens``, ``length_penalty`` (beam
-    search only) and ``no_repeat_ngram_size`` (0: off) are ``model.generate``'s.
+    come back in the input order. ``settings``: :data:`DECODING` values (None or
+    left out: the model's saved ones); they become the model's generation config
+    (:func:`decoding_config`), which ``save_pretrained`` would save.
     """
-    options = {"num_beams": num_beams, "max_new_tokens": max_new_tokens,
-               "min_new_tokens": min_new_tokens or None,
-               "no_repeat_ngram_size": no_repeat_ngram_size or None, "do_sample": False}
-    if num_beams > 1:
-        options["length_penalty"] = length_penalty
+    model.generation_config = decoding_config(model.generation_config, **settings)
     batches = length_batches([len(ids) for ids in input_ids], batch_size, batch_tokens)
     summaries: list[str] = [""] * len(input_ids)
     counts = [0] * len(input_ids)
@@ -195,7 +252,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             features = [{"input_ids": list(input_ids[i])} for i in batch]
             inputs = tokenizer.pad(features, return_tensors="pt").to(model.device)
             with torch.inference_mode():
-                output = model.generate(**inputs, **options)
+                output = model.generate(**inputs)
             output = output.cpu()
             texts = decode(tokenizer, output)
             lengths = (~torch.isin(output, special)).sum(dim=1).tolist()
@@ -208,13 +265,12 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
 
 def summarize_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     texts: Sequence[str], *, max_input_length: int = 512, batch_size: int = 16,
-                    num_beams: int = 1, max_new_tokens: int = 30,
-                    no_repeat_ngram_size: int = 0, progress: bool = False) -> list[str]:
-    """Summaries of raw texts (tokenized as the tokenize stage does)."""
+                    progress: bool = False, **settings: Any) -> list[str]:
+    """Summaries of raw texts (tokenized as the tokenize stage does); ``settings`` as
+    :func:`generate`'s."""
     ids = encode(tokenizer, texts, max_input_length)
-    return generate(model, tokenizer, ids, batch_size=batch_size, num_beams=num_beams,
-                    max_new_tokens=max_new_tokens, no_repeat_ngram_size=no_repeat_ngram_size,
-                    progress=progress).summaries
+    return generate(model, tokenizer, ids, batch_size=batch_size, progress=progress,
+                    **settings).summaries
 
 
 class SummarizationPipeline(Pipeline):

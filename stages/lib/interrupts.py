@@ -10,10 +10,12 @@ interrupted``) still end as an interruption: :func:`received` remembers the sign
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +25,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: int | None = None
 _deferring = False
 _pending: int | None = None
+#: Whether the next signal is the first one delivered again (see :func:`_deliver_again`).
+_redelivery = False
 
 
 class Interrupted(KeyboardInterrupt):
@@ -53,45 +57,88 @@ def exit_now(signum: int) -> None:
         os._exit(exit_status(signum))
 
 
-def _on_signal(signum: int, _frame) -> None:
-    global _received, _pending
+def _on_signal(signum: int, frame) -> None:
+    global _received, _pending, _redelivery
     if _deferring:  # a few renames: they finish first, even on a second signal
         _received = _received or signum
         _pending = _received
         return
-    if _received is not None:  # a second signal, during the cleanup: the user means it
-        exit_now(_received)
-    _received = signum
-    raise Interrupted(signum)
+    if _received is not None and not _redelivery:  # a second signal, during the cleanup:
+        exit_now(_received)                          # the user means it
+    _redelivery = False
+    _received = _received or signum
+    if _in_finalizer(frame):  # Python would print the exception and go on
+        _deliver_again(_received)
+        return
+    raise Interrupted(_received)
 
 
 def _exit_at_once(signum: int, _frame) -> None:
     exit_now(signum)
 
 
-def install() -> dict[int, Any]:
+def _unraisable(info: Any) -> None:
+    """Python ignores an exception raised where it can't propagate (a weakref or garbage
+    collector callback; ``__del__`` is seen to in :func:`_on_signal`), printing a traceback:
+    an interruption raised there is delivered again instead."""
+    if isinstance(info.exc_value, Interrupted) and _received is not None:
+        _deliver_again(_received)
+        return
+    sys.__unraisablehook__(info)
+
+
+def _in_finalizer(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a ``__del__`` (an exception raised there is lost)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deliver_again(signum: int) -> None:
+    """Run the handler again in a moment, out of the finalizer the signal landed in."""
+    global _redelivery
+    _redelivery = True
+
+    def later() -> None:
+        time.sleep(0.01)
+        if _redelivery and signal.getsignal(signum) is _on_signal:
+            _thread.interrupt_main(signum)
+
+    _thread.start_new_thread(later, ())
+
+
+def install() -> dict[Any, Any]:
     """Turn SIGINT and SIGTERM into :class:`Interrupted`; return the handlers they had.
 
     Outside the main thread (where handlers can't be set) nothing changes.
     """
-    global _received, _pending
+    global _received, _pending, _redelivery
     _received = _pending = None
+    _redelivery = False
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+    handlers: dict[Any, Any] = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+    handlers["unraisablehook"], sys.unraisablehook = sys.unraisablehook, _unraisable
+    return handlers
 
 
-def restore(handlers: dict[int, Any]) -> None:
-    """Put back the handlers :func:`install` returned.
+def restore(handlers: dict[Any, Any]) -> None:
+    """Put back the handlers (and ``sys.unraisablehook``) :func:`install` returned.
 
     In a command (see :func:`exit_on_signal`) the stage is over by then, its outputs in
     place or untouched: a signal while Python shuts down is ignored, where Python's
     default would end the process with no word.
     """
-    global _received, _pending
+    global _received, _pending, _redelivery
+    handlers = dict(handlers)
+    if "unraisablehook" in handlers:
+        sys.unraisablehook = handlers.pop("unraisablehook")
     for signum, handler in handlers.items():
         signal.signal(signum, signal.SIG_IGN if handler is _exit_at_once else handler)
     _received = _pending = None  # (a process that goes on, as a test's, starts afresh)
+    _redelivery = False
 
 
 def exit_on_signal() -> None:

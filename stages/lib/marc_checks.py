@@ -43,10 +43,13 @@ _EXPECTED_STARS = 'a whole number from 1 to 5 (as 4 or "4")'
 @dataclass(frozen=True)
 class Origin:
     """Where a table's rows come from, to name one: a file (``lines`` gives the JSON
-    Lines, to read a row's line again) or a Hub dataset's split."""
+    Lines, to read a row's line again) or a Hub dataset's split (no ``lines``: its rows
+    are named by number, its columns are typed). ``language_from`` is what says the rows'
+    language in messages (a file's name, a Hub dataset's config)."""
 
     name: str
     lines: Callable[[], Iterable[bytes]] | None = None
+    language_from: str = "the file name"
 
     def rows(self, table: pa.Table, rows: Iterable[int]) -> dict[int, tuple[str, Any]]:
         """``{row: (where, review)}``: "file, line 12" and the line's JSON object (None if
@@ -115,8 +118,8 @@ def check_marc_table(origin: Origin, table: pa.Table, language: str
     if pc.any(wrong_language).as_py():
         row = pc.index(wrong_language, True).as_py()
         where, _ = origin.rows(table, [row])[row]
-        raise UserError(f"{where}: language is {table['language'][row].as_py()!r}, but the "
-                        f"file name says {language!r}.")
+        raise UserError(f"{where}: language is {table['language'][row].as_py()!r}, but "
+                        f"{origin.language_from} says {language!r}.")
 
     dropped = {}
     keep = None
@@ -134,11 +137,14 @@ def check_marc_table(origin: Origin, table: pa.Table, language: str
 def _check_types(origin: Origin, table: pa.Table, not_text: pa.ChunkedArray | None) -> None:
     """A null key field, or a text field that held no JSON string, is an error."""
     suspects: dict[int, list[str]] = {}  # row -> fields to look at in the file
+    for column in (*LOOKED_UP, *TYPED_COLUMNS):
+        # A Hub split's column of numbers would otherwise be cast to text silently.
+        kind = table[column].type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_null(kind)):
+            raise UserError(f"{origin.name}: {column} is {kind}; expected text, as in MARC.")
     for column in LOOKED_UP:
         values = table[column]
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-            raise UserError(f"{origin.name}: column {column} holds {values.type} values; "
-                            "expected text.")
         if values.null_count and column in KEY_COLUMNS:
             row = pc.index(pc.is_null(values), True).as_py()
             suspects.setdefault(row, []).append(column)
@@ -224,8 +230,9 @@ def _parse_stars(origin: Origin, table: pa.Table) -> pa.ChunkedArray:
             valid = pc.fill_null(pattern, False)
         row = pc.index(valid, False).as_py()
         where, review = origin.rows(table, [row])[row]
-        raise UserError(f"{where}: stars is {describe(review, 'stars')}; expected "
-                        f"{_EXPECTED_STARS}.")
+        # A file's value as its JSON says it; a Hub row's as Python shows it (typed columns).
+        shown = describe(review, "stars") if origin.lines is not None else repr(stars[row].as_py())
+        raise UserError(f"{where}: stars is {shown}; expected {_EXPECTED_STARS}.")
     return numbers
 
 

@@ -55,6 +55,16 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Field:
     return Field(expected, check)
 
 
+#: The largest seed: numpy's seeds are 32-bit (np.random.seed, which the Trainer and the
+#: ROUGE bootstrap call), so every seed in params.yaml is kept in numpy's range.
+MAX_SEED = 2**32 - 1
+
+
+def seed() -> Field:
+    """A seed: an integer from 0 to :data:`MAX_SEED`."""
+    return integer(minimum=0, maximum=MAX_SEED)
+
+
 def number(minimum: float | None = None, *, exclusive: bool = False,
            maximum: float | None = None) -> Field:
     if minimum is None:

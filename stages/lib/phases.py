@@ -1,4 +1,4 @@
-"""The train stage's phases: what each learns from, running one, and what is kept.
+"""The train stage's phases: what each learns from, and running one.
 
 A phase is data (:class:`PhasePlan`: name, epochs, learning rate, whether it
 validates) and :func:`run_phase` runs any of them. The train stage runs up to three,
@@ -14,11 +14,13 @@ in order, each starting from the model the one before it saved:
   ROUGE); the best epoch's weights are its result.
 
 A phase's result is saved in ``<run>/<name>/model`` with a ``phase.json`` report, so
-a run that is interrupted later resumes without redoing it.
+a run that is interrupted later resumes without redoing it. What the stage reports
+from the phases, and which model it keeps: ``stages/lib/reports.py``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -34,10 +36,11 @@ from datasets import Dataset, DatasetDict
 from transformers import DataCollatorForSeq2Seq, TrainerCallback
 
 from stages.lib.checkpoints import last_checkpoint
-from stages.lib.curves import Curves, LiveCallback, Throughput
+from stages.lib.curves import Curves, LiveCallback, Throughput, logging_interval
 from stages.lib.data import OTHERS_SPLIT
 from stages.lib.generation import load_model
 from stages.lib.launch import is_main_process
+from stages.lib.progress import use_phase_progress
 from stages.lib.rouge import ROUGE_TYPES
 from stages.lib.trainer import CheckedTrainer, NonFiniteLossError, trainer_arguments
 
@@ -184,11 +187,16 @@ def phase_rows(name: str, datasets: DatasetDict, params: Mapping[str, Any],
                                         tokenizer.eos_token_id))
 
 
+def epoch_steps(epochs: float, rows: int, batch_size: int) -> int:
+    """The optimizer steps that ``epochs`` epochs over ``rows`` rows take."""
+    return math.ceil(epochs * math.ceil(rows / batch_size))
+
+
 def phase_steps(epochs: float, rows: int, batch_size: int, min_steps: int) -> int:
     """The optimizer steps of a phase: -1 (``epochs`` decide) or ``min_steps`` when
     ``epochs`` would give fewer. A small dataset (the bundled sample) still gets
     enough steps to learn from; a large one is unaffected."""
-    return min_steps if math.ceil(epochs * math.ceil(rows / batch_size)) < min_steps else -1
+    return min_steps if epoch_steps(epochs, rows, batch_size) < min_steps else -1
 
 
 @dataclass
@@ -229,11 +237,15 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
 
     rows = phase_rows(plan.name, context.datasets, context.params, context.tokenizer)
     params = {**context.params, "learning_rate": plan.learning_rate}
+    max_steps = phase_steps(plan.epochs, rows.num_rows, params["batch_size"],
+                            params["min_phase_steps"])
+    steps = max(max_steps, epoch_steps(plan.epochs, rows.num_rows, params["batch_size"]))
     args = trainer_arguments(params, folder, context.precision, context.cuda, plan.epochs,
-                             validate=plan.validate,
-                             max_steps=phase_steps(plan.epochs, rows.num_rows,
-                                                   params["batch_size"],
-                                                   params["min_phase_steps"]))
+                             validate=plan.validate, max_steps=max_steps,
+                             logging_steps=logging_interval(steps))
+    # Validation fills the model's generation config with every default (max_length 20
+    # among them), which the saved model would carry: it is saved with the one it had.
+    generation_config = copy.deepcopy(model.generation_config)
     trainer = CheckedTrainer(
         model=model, args=args, train_dataset=rows, processing_class=context.tokenizer,
         eval_dataset=context.eval_set if plan.validate else None,
@@ -241,12 +253,13 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
         data_collator=DataCollatorForSeq2Seq(context.tokenizer, model=model),
         callbacks=[LiveCallback(context.curves, offset), throughput := Throughput(),
                    *context.callbacks])
+    use_phase_progress(trainer, plan.name)
+    log.info("%s phase: %d rows, %g epochs", plan.name, rows.num_rows, plan.epochs)
     # The model an earlier phase made is validated too: this phase has to beat it.
     start = trainer.evaluate() if plan.validate and not first else {}
     resume = last_checkpoint(folder)
     if resume is not None:
         log.info("resuming the %s phase from %s", plan.name, resume)
-    log.info("%s phase: %d rows, %g epochs", plan.name, rows.num_rows, plan.epochs)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     history = [dict(entry) for entry in trainer.state.log_history]
     report = PhaseReport(steps=trainer.state.global_step, rows=rows.num_rows,
@@ -257,6 +270,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
                          if resume else 0,
                          samples_per_second=output.metrics["train_samples_per_second"])
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    unwrapped.generation_config = generation_config
     if trainer.is_world_process_zero():
         shutil.rmtree(done, ignore_errors=True)
         unwrapped.save_pretrained(done)
@@ -275,7 +289,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
     return model, report
 
 
-# --- what a run reports --------------------------------------------------------------------
+# --- what a phase reports ------------------------------------------------------------------
 
 def final_loss(history: Sequence[Mapping[str, Any]]) -> float | None:
     losses = [entry["loss"] for entry in history if "loss" in entry]
@@ -292,59 +306,3 @@ def validation_scores(entry: Mapping[str, Any]) -> dict[str, float]:
     """Loss, ROUGE and generated length of one validation (a Trainer log entry)."""
     return {name: rounded(entry[f"eval_{name}"])
             for name in ("loss", *ROUGE_TYPES, "gen_len") if f"eval_{name}" in entry}
-
-
-def books_metrics(history: Sequence[Mapping[str, Any]], steps: int, best_metric: str,
-                  epochs: int, train_rows: int, validation_rows: int) -> dict[str, Any]:
-    """The validated phase's losses and validation scores (no times)."""
-    losses = [entry for entry in history if "loss" in entry]
-    evals = [entry for entry in history if "eval_loss" in entry]
-    key = f"eval_{best_metric}"
-    sign = -1 if best_metric == "loss" else 1
-    # The Trainer keeps the first epoch among equals, as max() does. Epochs are counted
-    # as validations: with min_phase_steps a phase validates once per epoch's share.
-    best = max(evals, key=lambda entry: sign * entry[key]) if evals else None
-    best_epoch = evals.index(best) + 1 if best else None
-    return {
-        "epochs": epochs,
-        "optimizer_steps": steps,
-        "train_rows": train_rows,
-        "validation_rows": validation_rows,
-        "final_train_loss": rounded(losses[-1]["loss"]) if losses else None,
-        "best_metric": best_metric,
-        "best_epoch": best_epoch,
-        "best_step": best["step"] if best else None,
-        "best_validation": validation_scores(best) if best else {},
-        "last_validation": validation_scores(evals[-1]) if evals else {},
-    }
-
-
-def choose_kept(previous: str | None, start: Mapping[str, float], best: Mapping[str, float],
-                best_metric: str) -> str:
-    """Which phase's model is kept: ``books``, unless no books epoch beat the model the
-    ``previous`` phase handed over (``start``) on ``best_metric``; ties keep books."""
-    if previous is None or not start or best_metric not in best:
-        return "books"
-    before, after = start[best_metric], best[best_metric]
-    worse = after > before if best_metric == "loss" else after < before
-    return previous if worse else "books"
-
-
-def speed_report(reports: Mapping[str, PhaseReport], device: str, processes: int,
-                 precision: str, cpu_threads: int) -> dict[str, Any]:
-    """``metrics/train_speed.json``: times and throughput of all phases."""
-    seconds = sum(report.seconds for report in reports.values())
-    tokens = sum(report.tokens for report in reports.values())
-    rows = sum(report.samples_per_second * report.seconds for report in reports.values())
-    return {
-        "device": device,
-        "processes": processes,
-        "precision": precision,
-        "cpu_threads": cpu_threads,
-        "resumed_from_step": max((r.resumed_from_step for r in reports.values()), default=0),
-        **{f"{name}_seconds": round(reports[name].seconds, 2) if name in reports else 0.0
-           for name, *_ in PHASES},
-        "train_seconds": round(seconds, 2),
-        "train_samples_per_second": round(rows / max(seconds, 1e-9), 3),
-        "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
-    }

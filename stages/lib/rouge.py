@@ -43,6 +43,7 @@ from stages.lib.params import (
     choice,
     integer,
     load_params,
+    seed,
     validate_section,
 )
 from stages.lib.sentences import LANGUAGE_NAMES, SentenceSplitter, sentence_texts
@@ -60,7 +61,7 @@ ROUGE_SPEC: dict[str, Field] = {
     "tokenizer": choice("multilingual", "ascii"),
     "stemmer": boolean(),
     "bootstrap_samples": integer(minimum=1),
-    "seed": integer(minimum=0, maximum=2**32 - 1),  # numpy's seed range
+    "seed": seed(),  # of the bootstrap (numpy's global RNG)
 }
 
 # Letters and digits of any script ("\w" without "_"): "fácil", "niño", "2º" stay whole.

@@ -103,6 +103,16 @@ class CheckedTrainer(Seq2SeqTrainer):
         self.target_token_loss = (supports_target_token_loss(self.model)
                                   and self.model_accepts_loss_kwargs and self.args.n_gpu <= 1)
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # The best epoch's weights are loaded from a checkpoint that, like every saved model,
+        # leaves out the weights tied to others (T5's embeddings and output layer are the
+        # shared embedding): those are not missing, and tying them again restores them.
+        tied = set(getattr(self.model, "all_tied_weights_keys", None) or {})
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        if len(missing) < len(load_result.missing_keys):
+            self.model.tie_weights()
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
     def _get_eval_sampler(self, eval_dataset):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
@@ -167,12 +177,13 @@ def validation_metrics(rouge: Rouge, tokenizer, titles: Sequence[str],
 
 
 def trainer_arguments(params: Mapping[str, Any], output_dir: Path, precision: str, cuda: bool,
-                      epochs: float, validate: bool, max_steps: int = -1
-                      ) -> Seq2SeqTrainingArguments:
+                      epochs: float, validate: bool, max_steps: int = -1,
+                      logging_steps: int = 1) -> Seq2SeqTrainingArguments:
     """The Trainer's settings for one phase (``validate``: the books phase).
 
     ``max_steps`` > 0 replaces ``epochs``; a validated phase then still validates
-    ``epochs`` times, at even intervals.
+    ``epochs`` times, at even intervals. ``logging_steps``: optimizer steps between
+    the points of the training curves.
     """
     lr_warmup = params["lr_warmup"]
     best = params["best_metric"]
@@ -214,7 +225,7 @@ def trainer_arguments(params: Mapping[str, Any], output_dir: Path, precision: st
         # An encoder-decoder's max_length counts the decoder start token too.
         generation_max_length=params["eval_max_new_tokens"] + 1,
         logging_strategy="steps",
-        logging_steps=params["logging_steps"],
+        logging_steps=logging_steps,
         logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
         include_num_input_tokens_seen="non_padding",
         report_to="none",
