@@ -37,7 +37,7 @@ from transformers import (
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import is_seq2seq_config
-from stages.lib.io import atomic_outputs, atomic_path, dumps_json
+from stages.lib.io import atomic_outputs, atomic_path, dumps_json, message_line
 from stages.lib.params import (
     Field,
     integer,
@@ -196,7 +196,7 @@ def load_checkpoint(checkpoint: str, revision: str | None = None
     except (OSError, ValueError) as err:
         raise UserError(
             f"params.yaml: base_model.checkpoint {checkpoint!r}: could not load {where}: "
-            f"{_first_line(err)}. Check the id (and base_model.revision); the first run needs "
+            f"{message_line(err)}. Check the id (and base_model.revision); the first run needs "
             "internet access to the Hub, later ones use the local cache "
             "(~/.cache/huggingface, or HF_HOME). Use 'scratch' to build a model offline."
         ) from None
@@ -210,21 +210,17 @@ def load_checkpoint(checkpoint: str, revision: str | None = None
     except (OSError, ValueError) as err:
         raise UserError(f"params.yaml: base_model.checkpoint {checkpoint!r}: could not load "
                         f"the model's safetensors weights from {where}: "
-                        f"{_first_line(err)}") from None
+                        f"{message_line(err)}") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **hub)
     except (OSError, ValueError, ImportError) as err:
         raise UserError(
             f"params.yaml: base_model.checkpoint {checkpoint!r}: could not load the tokenizer "
-            f"of {where}: {_first_line(err)}. A SentencePiece tokenizer without tokenizer.json "
+            f"of {where}: {message_line(err)}. A SentencePiece tokenizer without tokenizer.json "
             "(spiece.model, as mT5's) is converted on loading, which needs the sentencepiece "
             "and protobuf packages (pip install sentencepiece protobuf).") from None
     return model, tokenizer
 
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0].rstrip(".") if text else type(err).__name__
 
 
 # --- the stage --------------------------------------------------------------------------------

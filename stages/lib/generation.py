@@ -35,7 +35,7 @@ from transformers.utils import logging as hf_logging
 
 from stages.lib import interrupts
 from stages.lib.errors import UserError
-from stages.lib.io import damaged_output, output_stage
+from stages.lib.io import damaged_output, message_line, output_stage
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +122,11 @@ def load_model(path: str | Path, device: torch.device | str | None = None
     try:
         model.to(device or pick_device())
     except (RuntimeError, AssertionError, ValueError) as err:
-        raise UserError(f"cannot use device {device!r}: {_first_line(err)}. Use cpu, or cuda "
+        raise UserError(f"cannot use device {device!r}: {message_line(err)}. Use cpu, or cuda "
                         "when there is a CUDA GPU.") from None
     model.eval()
     return model, tokenizer
 
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
