@@ -38,17 +38,17 @@ from datasets import load_from_disk
 from transformers import TrainerCallback
 
 from stages.lib import interrupts
-from stages.lib.charts import ROUGE_NAMES, rouge_epochs_chart, save_png, training_chart
+from stages.lib.charts import write_training_charts
 from stages.lib.checkpoints import remove_other_runs, run_key
 from stages.lib.curves import Curves, epoch_rows, training_rows
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
-from stages.lib.io import atomic_outputs, csv_text, damaged_output, dumps_json, require_output
+from stages.lib.io import atomic_outputs, damaged_output, dumps_json, require_output
 from stages.lib.launch import is_main_process, launch_cpu_processes, launched
 from stages.lib.params import Field, choice, integer, load_params, number, seed
 from stages.lib.phases import PhaseContext, PhaseReport, plan_phases, run_phase
-from stages.lib.reports import books_metrics, choose_kept, speed_report
+from stages.lib.reports import speed_report, train_metrics
 from stages.lib.rouge import ROUGE_TYPES, Rouge, load_rouge_params, sentence_texts
 from stages.lib.trainer import resolve_precision, validation_metrics, world_size
 from stages.lib.training import fuse_gelu
@@ -139,9 +139,9 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
                 callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
     """Train the model in ``base_model_dir`` on ``data_dir`` and save it to ``output_dir``.
 
-    The model, the curves (``live_dir``) and, when given, the metrics and speed files
-    and the charts' folder (:func:`write_charts`) are written by the main process only,
-    all together once training is done. Returns the metrics (on every process).
+    The model, the curves (``live_dir``) and, when given, the metrics and speed files and
+    the charts' folder are written by the main process only, all together once training
+    is done. Returns the metrics (on every process).
     """
     started = time.perf_counter()
     main = is_main_process()
@@ -160,7 +160,8 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
             for tmp, (_, name) in zip(temporaries[2:2 + len(reports)], reports, strict=True):
                 tmp.write_text(dumps_json(getattr(result, name)), encoding="utf-8")
             if plots_path is not None:
-                write_charts(result, temporaries[-1])
+                write_training_charts(result.metrics, result.curves, result.epochs,
+                                      temporaries[-1])
     if main:  # saved: the run's checkpoints (run_dir/<phase>/model's run_dir) can go
         shutil.rmtree(model_dir.parents[1], ignore_errors=True)
     return result
@@ -208,51 +209,17 @@ def _train(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir:
                                               first=not reports)
     context.curves.close()
 
-    books = reports["books"]
-    metrics = books_metrics(books.history, books.steps, params["best_metric"], params["epochs"],
-                            books.rows, validation.num_rows)
-    previous = [name for name in reports if name != "books"]
-    kept = choose_kept(previous[-1] if previous else None, books.start_validation,
-                       metrics["best_validation"], params["best_metric"])
-    if books.start_validation:
-        metrics["books_start_validation"] = books.start_validation
-    main = is_main_process()
-    if kept != "books" and main:
+    metrics = train_metrics(reports, params, validation.num_rows)
+    if metrics["kept"] != "books" and is_main_process():
         log.warning("no books epoch beat the model of the %s phase on validation %s: "
-                    "keeping that model", kept, params["best_metric"])
-    if kept != "books":
-        metrics.update(best_epoch=0, best_step=0, best_validation=books.start_validation)
-    metrics["kept"] = kept
-    for name in previous:
-        metrics[name] = {"epochs": params[f"{name}_epochs"], "optimizer_steps": reports[name].steps,
-                         "rows": reports[name].rows, "final_train_loss": reports[name].final_loss}
+                    "keeping that model", metrics["kept"], params["best_metric"])
     speed = speed_report(reports, torch.cuda.get_device_name() if cuda else "cpu", world_size(),
                          precision, 0 if cuda else torch.get_num_threads())
-    result = TrainResult(metrics, speed, main,
+    books = reports["books"]
+    result = TrainResult(metrics, speed, is_main_process(),
                          curves=training_rows({name: r.history for name, r in reports.items()}),
                          epochs=epoch_rows(books.history, books.start_validation))
-    return result, run_dir / kept / "model"
-
-
-def write_charts(result: TrainResult, folder: Path) -> None:
-    """``folder`` (made here): the training curves and the validation per epoch, as CSV and
-    PNG."""
-    metrics = result.metrics
-    best = ROUGE_NAMES.get(metrics["best_metric"], metrics["best_metric"])
-    if metrics["kept"] == "books":
-        kept = f"the model kept: epoch {metrics['best_epoch']}, the best on {best}"
-    else:
-        kept = f"the model kept: epoch 0 (the {metrics['kept']} phase's), the best on {best}"
-    folder.mkdir()
-    (folder / "training.csv").write_text(csv_text(
-        ["step", "phase", "loss", "learning_rate"],
-        [[row[key] for key in ("step", "phase", "loss", "learning_rate")]
-         for row in result.curves]), encoding="utf-8")
-    save_png(training_chart(result.curves), folder / "training.png")
-    columns = ["epoch", "step", "loss", "rouge1", "rouge2", "rougeL"]
-    (folder / "rouge_per_epoch.csv").write_text(csv_text(
-        columns, [[row[key] for key in columns] for row in result.epochs]), encoding="utf-8")
-    save_png(rouge_epochs_chart(result.epochs, kept), folder / "rouge_per_epoch.png")
+    return result, run_dir / metrics["kept"] / "model"
 
 
 @stage_entry

@@ -20,8 +20,8 @@ from stages.lib.data import load_splits
 from stages.lib.errors import UserError
 from stages.lib.generation import load_model
 from stages.lib.params import validate_section
-from stages.lib.phases import lead_pairs
-from stages.lib.reports import choose_kept
+from stages.lib.phases import PhaseReport, lead_pairs
+from stages.lib.reports import choose_kept, train_metrics
 from stages.lib.rouge import ROUGE_TYPES, Rouge, sentence_texts
 from stages.lib.trainer import (
     CheckedTrainer,
@@ -520,3 +520,35 @@ def test_choose_kept_compares_in_the_metrics_direction():
     assert choose_kept("others", start, dict(start), "rougeL") == "books"
     assert choose_kept("others", start, dict(start), "loss") == "books"
     assert choose_kept(None, {}, {"rougeL": 0.0}, "rougeL") == "books"
+
+
+def test_train_metrics_report_the_kept_phase_and_the_phases_before():
+    """A pure function of the phases' reports: the books epochs (validations at steps 4
+    and 8) lose to the others phase's model, so others is kept as epoch 0, with its
+    validation; pretrain and others are reported with their rows, steps and final loss."""
+    def validation(step, rouge):
+        return {"step": step, "eval_loss": 2.0, "eval_rougeL": rouge}
+
+    reports = {
+        "pretrain": PhaseReport(steps=10, rows=640, final_loss=0.5, seconds=1.0, tokens=1),
+        "others": PhaseReport(steps=6, rows=300, final_loss=1.5, seconds=1.0, tokens=1),
+        "books": PhaseReport(steps=8, rows=128, final_loss=2.5, seconds=1.0, tokens=1,
+                             history=[{"step": 4, "loss": 3.0}, validation(4, 10.0),
+                                      {"step": 8, "loss": 2.5}, validation(8, 12.0)],
+                             start_validation={"loss": 2.2, "rougeL": 14.0}),
+    }
+    params = {"best_metric": "rougeL", "epochs": 2, "pretrain_epochs": 1, "others_epochs": 0.5}
+    metrics = train_metrics(reports, params, validation_rows=30)
+    assert metrics["kept"] == "others"
+    assert (metrics["best_epoch"], metrics["best_step"]) == (0, 0)
+    assert metrics["best_validation"] == {"loss": 2.2, "rougeL": 14.0}
+    assert metrics["last_validation"]["rougeL"] == 12.0
+    assert metrics["others"] == {"epochs": 0.5, "optimizer_steps": 6, "rows": 300,
+                                 "final_train_loss": 1.5}
+    assert metrics["pretrain"]["rows"] == 640
+    assert (metrics["train_rows"], metrics["validation_rows"]) == (128, 30)
+
+    reports["books"].start_validation = {"loss": 2.2, "rougeL": 11.0}  # epoch 2 beats it
+    metrics = train_metrics(reports, params, validation_rows=30)
+    assert (metrics["kept"], metrics["best_epoch"], metrics["best_step"]) == ("books", 2, 8)
+    assert metrics["best_validation"]["rougeL"] == 12.0

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stages.lib.io import csv_text
+
 #: Pixels per chart unit (2 would be sharper on high-density screens, at twice the bytes
 #: in git for every run that changes a chart).
 SCALE = 1
@@ -136,3 +138,24 @@ def rouge_epochs_chart(epochs: Sequence[Mapping[str, Any]], kept: str) -> dict:
                                 "scale": {"scheme": "tableau10"},
                                 "legend": {"orient": "top", "title": None}},
                       "tooltip": [{"field": "epoch"}, {"field": "score"}, {"field": "ROUGE"}]})
+
+
+def write_training_charts(metrics: Mapping[str, Any], curves: Sequence[Mapping[str, Any]],
+                          epochs: Sequence[Mapping[str, Any]], folder: Path) -> None:
+    """The train stage's charts in ``folder`` (made here): the training curves and the
+    validation per epoch, each as CSV and PNG; ``metrics`` (``metrics/train.json``) names
+    the model kept."""
+    best = ROUGE_NAMES.get(metrics["best_metric"], metrics["best_metric"])
+    if metrics["kept"] == "books":
+        kept = f"the model kept: epoch {metrics['best_epoch']}, the best on {best}"
+    else:
+        kept = f"the model kept: epoch 0 (the {metrics['kept']} phase's), the best on {best}"
+    folder.mkdir()
+    columns = ["step", "phase", "loss", "learning_rate"]
+    (folder / "training.csv").write_text(csv_text(
+        columns, [[row[key] for key in columns] for row in curves]), encoding="utf-8")
+    save_png(training_chart(curves), folder / "training.png")
+    columns = ["epoch", "step", "loss", "rouge1", "rouge2", "rougeL"]
+    (folder / "rouge_per_epoch.csv").write_text(csv_text(
+        columns, [[row[key] for key in columns] for row in epochs]), encoding="utf-8")
+    save_png(rouge_epochs_chart(epochs, kept), folder / "rouge_per_epoch.png")

@@ -45,6 +45,28 @@ def choose_kept(previous: str | None, start: Mapping[str, float], best: Mapping[
     return previous if worse else "books"
 
 
+def train_metrics(reports: Mapping[str, PhaseReport], params: Mapping[str, Any],
+                  validation_rows: int) -> dict[str, Any]:
+    """``metrics/train.json``: the books phase's losses and validations, which phase's model
+    is kept (a phase before books when no books epoch beat it: then its validation is
+    the one reported, as epoch 0), and the rows, steps and final loss of the phases before."""
+    books = reports["books"]
+    metrics = books_metrics(books.history, books.steps, params["best_metric"], params["epochs"],
+                            books.rows, validation_rows)
+    previous = [name for name in reports if name != "books"]
+    kept = choose_kept(previous[-1] if previous else None, books.start_validation,
+                       metrics["best_validation"], params["best_metric"])
+    if books.start_validation:
+        metrics["books_start_validation"] = books.start_validation
+    if kept != "books":
+        metrics.update(best_epoch=0, best_step=0, best_validation=books.start_validation)
+    metrics["kept"] = kept
+    for name in previous:
+        metrics[name] = {"epochs": params[f"{name}_epochs"], "optimizer_steps": reports[name].steps,
+                         "rows": reports[name].rows, "final_train_loss": reports[name].final_loss}
+    return metrics
+
+
 def speed_report(reports: Mapping[str, PhaseReport], device: str, processes: int,
                  precision: str, cpu_threads: int) -> dict[str, Any]:
     """``metrics/train_speed.json``: times and throughput of all phases."""
