@@ -78,13 +78,13 @@ def run_ours(params: dict[str, Any], data: Path, base_model: Path, work: Path) -
 def run_ours_in_processes(params: dict[str, Any], data: Path, base_model: Path,
                           work: Path) -> float:
     """:func:`run_ours` in ``params["cpu_processes"]`` processes, as the train stage runs."""
-    from stages.lib.launch import launch_cpu_processes
+    from stages.lib.launch import launch_processes
 
     result = work / "seconds.json"
     command = [sys.executable, "-m", "benchmarks.training", "--params", json.dumps(params),
                "--data", str(data), "--base-model", str(base_model), "--work", str(work),
                "--result", str(result)]
-    status = launch_cpu_processes(params["cpu_processes"], command, params["cpu_threads"])
+    status = launch_processes(params["cpu_processes"], command, params["cpu_threads"])
     if status != 0:
         raise RuntimeError(f"the training processes failed (exit status {status})")
     return json.loads(result.read_text())["seconds"]

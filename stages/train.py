@@ -6,9 +6,10 @@ validated after every epoch; the best epoch is kept). Each of the first two runs
 when its epochs are > 0. The model kept is the books phase's, unless no books
 epoch beat the model the phase before it handed over.
 
-Runs on the GPU when there is one, else on the CPU in ``train.cpu_processes``
-processes (``stages/lib/launch.py``); ``train.batch_size`` is the global batch, so
-either runs the same optimisation. Only the main process writes.
+Runs on the GPUs when there are any (one process each), else on the CPU in
+``train.cpu_processes`` processes; the stage starts them itself
+(``stages/lib/launch.py``). ``train.batch_size`` is the global batch, so any number
+of processes runs the same optimisation. Only the main process writes.
 
 Resuming: checkpoints go to ``checkpoints/train/<key>/`` (``stages/lib/checkpoints.py``);
 an interrupted run resumes from its last one and they are deleted once the model is saved.
@@ -45,7 +46,7 @@ from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
 from stages.lib.io import atomic_outputs, damaged_output, dumps_json, require_output
-from stages.lib.launch import is_main_process, launch_cpu_processes, launched
+from stages.lib.launch import is_main_process, launch_processes, launched, training_processes
 from stages.lib.params import Field, choice, integer, load_params, number, seed
 from stages.lib.phases import PhaseContext, PhaseReport, plan_phases, run_phase
 from stages.lib.reports import speed_report, train_metrics
@@ -144,25 +145,25 @@ def train_model(params: Mapping[str, Any], rouge_params: Mapping[str, Any], *,
     is done. Returns the metrics (on every process).
     """
     started = time.perf_counter()
-    main = is_main_process()
+    writer = is_main_process()  # this process writes the outputs
     reports = [(path, name) for path, name in ((metrics_path, "metrics"), (speed_path, "speed"))
                if path is not None]
     paths = [output_dir, live_dir, *(path for path, _ in reports),
              *([plots_path] if plots_path is not None else [])]
-    with atomic_outputs(*paths) if main else nullcontext(paths) as temporaries:
-        if main:
+    with atomic_outputs(*paths) if writer else nullcontext(paths) as temporaries:
+        if writer:
             temporaries[1].mkdir()  # the curves go here while training runs
         result, model_dir = _train(params, rouge_params, data_dir, base_model_dir,
                                    checkpoints_root, temporaries[1], callbacks)
         result.speed["wall_seconds"] = round(time.perf_counter() - started, 2)
-        if main:
+        if writer:
             shutil.copytree(model_dir, temporaries[0])
             for tmp, (_, name) in zip(temporaries[2:2 + len(reports)], reports, strict=True):
                 tmp.write_text(dumps_json(getattr(result, name)), encoding="utf-8")
             if plots_path is not None:
                 write_training_charts(result.metrics, result.curves, result.epochs,
                                       temporaries[-1])
-    if main:  # saved: the run's checkpoints (run_dir/<phase>/model's run_dir) can go
+    if writer:  # saved: the run's checkpoints (run_dir/<phase>/model's run_dir) can go
         shutil.rmtree(model_dir.parents[1], ignore_errors=True)
     return result
 
@@ -229,11 +230,11 @@ def main() -> None:
     require_output(BASE_MODEL, "config.json")
     # Before any process starts: each would print the same error.
     check_inputs(load_splits(INPUT), params, INPUT)
-    if params["cpu_processes"] > 1 and not launched() and not torch.cuda.is_available():
-        log.info("training in %d CPU processes", params["cpu_processes"])
-        sys.exit(launch_cpu_processes(params["cpu_processes"],
-                                      [sys.executable, "-m", "stages.train"],
-                                      params["cpu_threads"]))
+    processes = training_processes(params["cpu_processes"])
+    if processes > 1 and not launched():
+        log.info("training in %d processes", processes)
+        sys.exit(launch_processes(processes, [sys.executable, "-m", "stages.train"],
+                                  params["cpu_threads"]))
     if not is_main_process():  # the main process reports; the others only warn
         logging.getLogger().setLevel(logging.WARNING)
     result = train_model(params, rouge_params, metrics_path=METRICS, speed_path=SPEED,

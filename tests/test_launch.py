@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from stages.lib.launch import launch_cpu_processes
+from stages.lib.launch import launch_processes
 from tests.conftest import ROOT
 
 TIMEOUT = 120
@@ -38,18 +38,18 @@ STOP_TOGETHER = textwrap.dedent("""
 def test_processes_stop_together_when_one_fails(tmp_path):
     fifo, note = tmp_path / "ready", tmp_path / "rank0"
     os.mkfifo(fifo)
-    status = launch_cpu_processes(2, [sys.executable, "-c", STOP_TOGETHER, str(fifo),
+    status = launch_processes(2, [sys.executable, "-c", STOP_TOGETHER, str(fifo),
                                       str(note)])
     assert status == 3  # the first failure's status
     assert note.read_text() == "SIGTERM"  # rank 0 was stopped by the launcher
-    assert launch_cpu_processes(2, [sys.executable, "-c", "pass"]) == 0
+    assert launch_processes(2, [sys.executable, "-c", "pass"]) == 0
 
 
 # A launcher whose two processes say "ready <pid>", then end with status 5 when their
 # stdin (the launcher's) closes: both at the same moment.
 CHILD = "import os, sys; os.write(1, b'ready %d\\n' % os.getpid()); sys.stdin.read(); sys.exit(5)"
-LAUNCHER = ("import sys\nfrom stages.lib.launch import launch_cpu_processes\n"
-            f"print('status', launch_cpu_processes(2, [sys.executable, '-c', {CHILD!r}]))")
+LAUNCHER = ("import sys\nfrom stages.lib.launch import launch_processes\n"
+            f"print('status', launch_processes(2, [sys.executable, '-c', {CHILD!r}]))")
 
 
 def wait_until_ended(pid: int) -> None:
@@ -88,11 +88,11 @@ def test_processes_that_end_together_are_reaped_without_error():
 STAGE = textwrap.dedent("""
     import sys
     from stages.lib.errors import stage_entry
-    from stages.lib.launch import launch_cpu_processes
+    from stages.lib.launch import launch_processes
     child = ("import os, signal; from stages.lib.errors import stage_entry\\n"
              "@stage_entry\\ndef main():\\n    os.write(1, b'ready\\\\n'); signal.pause()\\n"
              "main()")
-    stage_entry(lambda: sys.exit(launch_cpu_processes(2, [sys.executable, "-c", child])))()
+    stage_entry(lambda: sys.exit(launch_processes(2, [sys.executable, "-c", child])))()
 """)
 
 

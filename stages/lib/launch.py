@@ -1,12 +1,13 @@
-"""Data-parallel training on the CPU: the stage starts its own processes.
+"""Data-parallel training: the stage starts its own processes, the one way it runs.
 
 ``python -m stages.train`` is how every run starts (``dvc repro``, by hand, in
-tests). On a machine without a GPU and with ``train.cpu_processes`` > 1 it starts
-that many copies of itself with the variables ``torchrun`` sets, and the Trainer
-trains over gloo, each process on its share of every batch. On GPUs, start the
-stage under ``accelerate launch`` (or ``torchrun``) instead; ``RANK`` in the
-environment tells the stage that a launcher already started it, so it never
-starts processes of its own.
+tests). It trains in one process, or starts copies of itself with the variables
+``torchrun`` sets: one per visible GPU on a machine with several, else
+``train.cpu_processes`` on the CPU; the Trainer then trains over NCCL or gloo, each
+process on its share of every batch. ``RANK`` in a copy's environment tells it that
+it was started so, and never starts processes of its own. (A launcher in the stage's
+command, ``torchrun`` or ``accelerate launch``, would be a second way to the same
+thing, with its own flags for what params.yaml already says.)
 """
 
 from __future__ import annotations
@@ -28,11 +29,18 @@ def is_main_process() -> bool:
 
 
 def launched() -> bool:
-    """Whether a launcher (this module, torchrun, accelerate) started this process."""
+    """Whether this process is one of the copies :func:`launch_processes` started."""
     return "RANK" in os.environ
 
 
-def launch_cpu_processes(processes: int, command: Sequence[str], threads: int = 1) -> int:
+def training_processes(cpu_processes: int) -> int:
+    """How many processes train: one per visible GPU, else ``cpu_processes``."""
+    import torch  # here: the launcher's tests need no torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else cpu_processes
+
+
+def launch_processes(processes: int, command: Sequence[str], threads: int = 1) -> int:
     """Run ``command`` as ``processes`` data-parallel processes; return the exit status.
 
     Each process gets ``threads`` OpenMP threads (0: the cores shared out). The

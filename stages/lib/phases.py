@@ -271,7 +271,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
                          samples_per_second=output.metrics["train_samples_per_second"])
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
     unwrapped.generation_config = generation_config
-    if trainer.is_world_process_zero():
+    if is_main_process():
         shutil.rmtree(done, ignore_errors=True)
         unwrapped.save_pretrained(done)
         context.tokenizer.save_pretrained(done)
