@@ -94,8 +94,9 @@ class CheckedTrainer(Seq2SeqTrainer):
     """
 
     def __init__(self, model: Any, args: Seq2SeqTrainingArguments, **kwargs: Any) -> None:
-        # Not under nn.DataParallel (n_gpu > 1): the Trainer then hands the loss function
-        # one token count per GPU, which it divides by and multiplies by n_gpu again.
+        # Not under nn.DataParallel (n_gpu > 1): the Trainer then makes the token count one
+        # per GPU and multiplies the loss by n_gpu, for losses computed inside each replica;
+        # this one would be computed once, on the gathered logits (n_gpu times too large).
         if (supports_target_token_loss(model) and args.n_gpu <= 1
                 and kwargs.get("compute_loss_func") is None):
             kwargs["compute_loss_func"] = TargetTokenLoss(args.label_smoothing_factor)
