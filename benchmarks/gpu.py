@@ -124,7 +124,8 @@ def train_throughput(model, examples: list, *, batch_size: int, group_by_length:
     """
     import torch
 
-    from stages.lib.training import fuse_gelu, target_token_loss
+    from stages.lib.loss import IGNORED_LABEL, TargetTokenLoss
+    from stages.lib.training import fuse_gelu, output_layer_on
 
     model.train()
     if train_stage_step:
@@ -143,7 +144,10 @@ def train_throughput(model, examples: list, *, batch_size: int, group_by_length:
             if train_stage_step:
                 inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(
                     labels=inputs["labels"])
-                loss = target_token_loss(model, model, inputs, None)
+                labels = inputs.pop("labels")  # as the train stage's TargetLogitsOnly
+                with output_layer_on(model, labels != IGNORED_LABEL):
+                    outputs = model(**inputs, use_cache=False)
+                loss = TargetTokenLoss()(outputs, labels)
             else:
                 loss = model(**inputs).loss
         loss.backward()

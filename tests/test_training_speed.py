@@ -1,5 +1,6 @@
-"""The train stage's speed-ups keep the math: fused GELU, the loss on title tokens alone,
-and a gradient that is the mean over all the title tokens of an optimizer step."""
+"""The train stage's loss and speed-ups keep the math: the target-token loss (from every
+position's logits or the target positions' alone), fused GELU, and a gradient that is the
+mean over all the target tokens of an optimizer step."""
 
 from __future__ import annotations
 
@@ -21,12 +22,8 @@ from transformers import (
 from transformers.activations import GELUTanh, NewGELUActivation
 from transformers.trainer_pt_utils import LabelSmoother
 
-from stages.lib.training import (
-    TARGET_LOSS_MODEL_TYPES,
-    fuse_gelu,
-    supports_target_token_loss,
-    target_token_loss,
-)
+from stages.lib.loss import TARGET_LOSS_MODEL_TYPES, TargetTokenLoss, supports_target_token_loss
+from stages.lib.training import fuse_gelu, output_layer_on
 from tests.conftest import copy_project, set_params
 from tests.model_helpers import ROUGE, TRAIN, make_inputs, reviews, splits, table
 from tests.test_train import curve, run
@@ -85,31 +82,42 @@ def gradients(model) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-def test_title_token_loss_equals_the_models_own_loss_and_gradients(name, label_smoothing):
+def test_target_token_loss_equals_the_models_own_loss_and_gradients(name, label_smoothing):
     model = tiny_model(name)
     assert supports_target_token_loss(model)
     inputs = batch(model)
+    labels = inputs["labels"]
+    without_labels = {k: v for k, v in inputs.items() if k != "labels"}
     if label_smoothing:  # the Trainer's own way with label_smoothing_factor
-        without_labels = {k: v for k, v in inputs.items() if k != "labels"}
-        expected = LabelSmoother(epsilon=label_smoothing)(model(**without_labels),
-                                                          inputs["labels"])
+        expected = LabelSmoother(epsilon=label_smoothing)(model(**without_labels), labels)
     else:
         expected = model(**inputs).loss
     expected.backward()
     expected_grads = gradients(model)
 
-    loss = target_token_loss(model, model, inputs, None, label_smoothing)
-    loss.backward()
-    grads = gradients(model)
-    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    loss_function = TargetTokenLoss(label_smoothing)
+    # From every position's logits (the loss alone), then from the target positions' (the
+    # output layer as TargetLogitsOnly runs it).
+    full = loss_function(model(**without_labels), labels)
+    full.backward()
+    with output_layer_on(model, labels != -100):
+        outputs = model(**without_labels, use_cache=False)
+    tokens = int((labels != -100).sum())
+    assert outputs.logits.shape == (tokens, model.config.vocab_size)
+    selected = loss_function(outputs, labels)
+    selected.backward()
+    grads = gradients(model)  # the sum of both: twice the model's own
+    for loss in (full, selected):
+        torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
     assert grads.keys() == expected_grads.keys()
     for key, grad in grads.items():
-        torch.testing.assert_close(grad, expected_grads[key], rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(grad, 2 * expected_grads[key], rtol=1e-4, atol=1e-6, msg=key)
 
-    # Divided by a given count of title tokens (the Trainer's num_items_in_batch) instead.
-    tokens = int((inputs["labels"] != -100).sum())
-    halved = target_token_loss(model, model, inputs, torch.tensor(2 * tokens), label_smoothing)
-    torch.testing.assert_close(halved, loss / 2)
+    # Divided by a given count of target tokens (the Trainer's num_items_in_batch) instead.
+    halved = loss_function(model(**without_labels), labels, torch.tensor(2 * tokens))
+    torch.testing.assert_close(halved, full.detach() / 2)
+    with pytest.raises(RuntimeError, match="match neither"):
+        loss_function(outputs, labels[:, :2])
 
 
 def test_models_that_add_other_losses_keep_the_trainers_loss():

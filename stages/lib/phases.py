@@ -42,7 +42,7 @@ from stages.lib.generation import load_model
 from stages.lib.launch import is_main_process
 from stages.lib.progress import use_phase_progress
 from stages.lib.rouge import ROUGE_TYPES
-from stages.lib.trainer import CheckedTrainer, NonFiniteLossError, trainer_arguments
+from stages.lib.trainer import NonFiniteLossError, TrainStageTrainer, trainer_arguments
 
 log = logging.getLogger("train")
 
@@ -246,7 +246,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
     # Validation fills the model's generation config with every default (max_length 20
     # among them), which the saved model would carry: it is saved with the one it had.
     generation_config = copy.deepcopy(model.generation_config)
-    trainer = CheckedTrainer(
+    trainer = TrainStageTrainer(
         model=model, args=args, train_dataset=rows, processing_class=context.tokenizer,
         eval_dataset=context.eval_set if plan.validate else None,
         compute_metrics=context.compute_metrics if plan.validate else None,

@@ -1,10 +1,11 @@
 """The Trainer the train stage runs every phase with, and its settings.
 
-:class:`CheckedTrainer` is ``Seq2SeqTrainer`` with three changes, each for a reason
-that the class's docstring names: it stops at the first non-finite loss, keeps
-validation rows in order, and (for the model types of
-:data:`~stages.lib.training.TARGET_LOSS_MODEL_TYPES`) computes the loss on title
-tokens alone, averaged over the whole optimizer step.
+:class:`CheckedTrainer` is ``Seq2SeqTrainer`` that stops at the first non-finite loss,
+keeps validation rows in order and, for the model types of
+:data:`~stages.lib.loss.TARGET_LOSS_MODEL_TYPES`, trains on the loss of
+:class:`~stages.lib.loss.TargetTokenLoss` (averaged over the whole optimizer step).
+:class:`TrainStageTrainer`, what the stage runs, adds the speed layer
+:class:`~stages.lib.training.TargetLogitsOnly`, which changes no result.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from transformers import EvalPrediction, Seq2SeqTrainer, Seq2SeqTrainingArgument
 
 from stages.lib.errors import UserError
 from stages.lib.generation import decode
+from stages.lib.loss import TargetTokenLoss, supports_target_token_loss
 from stages.lib.rouge import ROUGE_TYPES, Rouge
-from stages.lib.training import supports_target_token_loss, target_token_loss
+from stages.lib.training import TargetLogitsOnly
 
 #: Model types of the T5 family: pre-trained in bfloat16, they overflow in float16.
 T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
@@ -85,28 +87,27 @@ class CheckedTrainer(Seq2SeqTrainer):
 
     Validation rows stay in their order even with ``sampler: group_by_length`` (the
     Trainer would sort them too), so predictions line up with titles and languages.
-    The training loss of T5, mT5, umT5, BART and mBART models is computed on the title
-    tokens alone (:func:`~stages.lib.training.target_token_loss`) and averaged over all
-    the title tokens of the optimizer step, across processes and accumulated batches: T5's own
-    loss is the mean of one batch, which the Trainer (since the model takes
-    ``**kwargs``) neither divides by ``gradient_accumulation_steps`` nor averages across
-    processes, so the gradients came out that many times too large (transformers
-    issue #47688) and were clipped at a fraction of ``max_grad_norm``.
+    T5, mT5, umT5, BART and mBART models train on :class:`~stages.lib.loss.TargetTokenLoss`
+    (the Trainer's public ``compute_loss_func``): the mean over all the target tokens of
+    the optimizer step, across processes and accumulated batches, where their own loss
+    gave gradients that many times too large (transformers issue #47688).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # The Trainer counts the step's title tokens (num_items_in_batch) for models that
-        # take **kwargs, as T5 does; the loss is divided by that count, so the Trainer
-        # does not divide it by gradient_accumulation_steps. Not under nn.DataParallel,
-        # which splits batches after compute_loss.
-        self.target_token_loss = (supports_target_token_loss(self.model)
-                                  and self.model_accepts_loss_kwargs and self.args.n_gpu <= 1)
+    def __init__(self, model: Any, args: Seq2SeqTrainingArguments, **kwargs: Any) -> None:
+        # Not under nn.DataParallel (n_gpu > 1): the Trainer then makes the token count one
+        # per GPU and multiplies the loss by n_gpu, for losses computed inside each replica;
+        # this one would be computed once, on the gathered logits (n_gpu times too large).
+        if (supports_target_token_loss(model) and args.n_gpu <= 1
+                and kwargs.get("compute_loss_func") is None):
+            kwargs["compute_loss_func"] = TargetTokenLoss(args.label_smoothing_factor)
+        super().__init__(model=model, args=args, **kwargs)
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # The best epoch's weights are loaded from a checkpoint that, like every saved model,
         # leaves out the weights tied to others (T5's embeddings and output layer are the
         # shared embedding): those are not missing, and tying them again restores them.
+        # Private: the Trainer calls it inside its own loading of the best model and offers
+        # no public hook there. Pinned by test_train_writes_model_metrics_and_curves.
         tied = set(getattr(self.model, "all_tied_weights_keys", None) or {})
         missing = [key for key in load_result.missing_keys if key not in tied]
         if len(missing) < len(load_result.missing_keys):
@@ -114,32 +115,15 @@ class CheckedTrainer(Seq2SeqTrainer):
         super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
 
     def _get_eval_sampler(self, eval_dataset):
+        # Private: the Trainer picks the validation sampler from train_sampling_strategy,
+        # so group_by_length would sort validation rows by length too, and no argument
+        # separates the two; the public get_eval_dataloader would have to rebuild the whole
+        # DataLoader (column removal, collator, workers, accelerate's sharding) to change
+        # its sampler alone. This is the Trainer's own choice without grouping. Pinned by
+        # tests/test_trainer.py (rows in order under group_by_length).
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        # With several processes the Trainer multiplies each process's loss by their number
-        # (so that averaging the gradients gives the mean over all tokens) and logs that
-        # product's mean over the processes: the loss itself for the title-token loss, which
-        # is divided by all processes' tokens, that many times the loss for models that
-        # average their own batch.
-        scale = self.accelerator.num_processes
-        if ("loss" in logs and scale > 1 and self.args.average_tokens_across_devices
-                and self.model_accepts_loss_kwargs and not self.target_token_loss):
-            logs = {**logs, "loss": logs["loss"] / scale}
-        super().log(logs, start_time)
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if (return_outputs or not model.training or not self.target_token_loss
-                or num_items_in_batch is None or "decoder_input_ids" not in inputs):
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss = target_token_loss(model, self.accelerator.unwrap_model(model), inputs,
-                                 num_items_in_batch, self.args.label_smoothing_factor)
-        if self.args.average_tokens_across_devices:
-            # The count is of all processes' tokens, and their gradients get averaged.
-            loss = loss * self.accelerator.num_processes
-        return loss
-
-    def training_step(self, model, inputs, num_items_in_batch=None):
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)
         if not torch.isfinite(loss).all():
             raise NonFiniteLossError(
@@ -149,7 +133,19 @@ class CheckedTrainer(Seq2SeqTrainer):
                 f"({self.args.learning_rate:g}) too high for this model, float16 overflow "
                 "(train.precision), or a base model whose weights are already broken. Lower "
                 "the learning rate or change the precision in params.yaml and run again.")
+        if (self.compute_loss_func is None and self.model_accepts_loss_kwargs
+                and self.args.average_tokens_across_devices and num_items_in_batch is not None):
+            # The loss returned here is what the Trainer logs (backward has run). For a model
+            # that averages its own batch (no TargetTokenLoss) the Trainer multiplied it by
+            # the number of processes, expecting a sum over all processes' tokens: its logs
+            # would show that many times the loss.
+            loss = loss / self.accelerator.num_processes
         return loss
+
+
+class TrainStageTrainer(TargetLogitsOnly, CheckedTrainer):
+    """What the train stage runs: :class:`CheckedTrainer` with the speed layer
+    :class:`~stages.lib.training.TargetLogitsOnly` (the same loss from fewer logits)."""
 
 
 def validation_metrics(rouge: Rouge, tokenizer, titles: Sequence[str],
