@@ -46,7 +46,7 @@ class Context:
 
     def dataset(self) -> Path:
         """Our ``drop_short_titles`` output on the inputs (left by the data benchmark, or made)."""
-        if not (self.dataset_path / "dataset_dict.json").is_file():
+        if not (self.dataset_path / "train.parquet").is_file():
             from benchmarks.data_stages import run_ours
 
             inputs = self.inputs()
@@ -68,7 +68,7 @@ class Context:
     def tokenized(self) -> Path:
         """Stage tokenize's output on :meth:`dataset` with :meth:`base_model`'s tokenizer."""
         path = self.scratch / "tokenize"
-        if not (path / "dataset_dict.json").is_file():
+        if not (path / "train.parquet").is_file():
             from benchmarks.stage_api import stage_params
             from stages.lib.data import load_splits, save_splits
             from stages.tokenize import load_tokenizer, tokenize_splits
@@ -76,13 +76,13 @@ class Context:
             params = stage_params("tokenize")
             tables = tokenize_splits(load_splits(self.dataset()), load_tokenizer(self.base_model()),
                                      params["max_input_length"], params["max_target_length"])
-            save_splits(tables, path, fingerprint="bench-tokenize")
+            save_splits(tables, path)
         return path
 
     def train_subset(self, train_rows: int, validation_rows: int) -> Path:
         """The first rows of :meth:`tokenized` (already shuffled): a short epoch to time."""
         path = self.scratch / f"tokenize-{train_rows}-{validation_rows}"
-        if not (path / "dataset_dict.json").is_file():
+        if not (path / "train.parquet").is_file():
             from stages.lib.data import load_splits, save_splits
 
             tables = load_splits(self.tokenized())
@@ -91,5 +91,5 @@ class Context:
             subset = {"train": tables["train"].slice(0, train_rows),
                       "validation": tables["validation"].slice(0, validation_rows),
                       "test": tables["train"].slice(0, 0)}
-            save_splits(subset, path, fingerprint=f"bench-{path.name}")
+            save_splits(subset, path)
         return path

@@ -1,6 +1,6 @@
 """Benchmark 1: the data stages (download from local files → drop_short_titles).
 
-Ours: the stage functions, each stage's output saved with ``save_to_disk`` and
+Ours: the stage functions, each stage's output saved as Parquet (``save_splits``) and
 loaded back by the next, as the pipeline does. Reference: the course's code
 path on the same files (``load_dataset("json")``, ``Dataset.filter`` with a
 Python function per row, ``concatenate_datasets``, ``shuffle``, the title
@@ -66,16 +66,16 @@ def run_ours(source: Path, languages: list[str], work: Path
     clock = _Clock()
     tables, _ = download(str(source), languages)
     clock.lap("download")
-    save_splits(tables, work / "download", fingerprint="bench-download")
+    save_splits(tables, work / "download")
     clock.lap("save download")
     tables = filter_books(load_splits(work / "download"), CATEGORIES)
-    save_splits(tables, work / "filter_books", fingerprint="bench-filter_books")
+    save_splits(tables, work / "filter_books")
     clock.lap("filter_books (load, run, save)")
     tables = concat_shuffle(load_splits(work / "filter_books"), SEED)
-    save_splits(tables, work / "concat_shuffle", fingerprint="bench-concat_shuffle")
+    save_splits(tables, work / "concat_shuffle")
     clock.lap("concat_shuffle (load, run, save)")
     tables = drop_short_titles(load_splits(work / "concat_shuffle"), MIN_WORDS)
-    save_splits(tables, work / "drop_short_titles", fingerprint="bench-drop_short_titles")
+    save_splits(tables, work / "drop_short_titles")
     clock.lap("drop_short_titles (load, run, save)")
     ids = {split: table["review_id"].to_pylist() for split, table in tables.items()
            if table.num_rows}

@@ -23,7 +23,7 @@ MAX_SLOWDOWN = 1.3
 
 def benchmark(ctx: Context) -> list[dict[str, Any]]:
     import datasets
-    from datasets import load_from_disk
+    from datasets import Dataset, DatasetDict
 
     from stages.lib.data import load_splits
     from stages.tokenize import load_tokenizer, tokenize_splits
@@ -36,7 +36,7 @@ def benchmark(ctx: Context) -> list[dict[str, Any]]:
              for split, table in tables.items() if table.num_rows}
     # The course's map would otherwise reuse its cache files from the first run.
     datasets.disable_caching()
-    dataset_dict = load_from_disk(str(ctx.dataset()))
+    dataset_dict = DatasetDict({split: Dataset(table) for split, table in tables.items()})
 
     def preprocess_function(examples):
         model_inputs = tokenizer(examples["review_body"], max_length=max_input, truncation=True)

@@ -92,13 +92,14 @@ def run_ours_in_processes(params: dict[str, Any], data: Path, base_model: Path,
 
 def run_course(data: Path, base_model: Path, work: Path) -> float:
     """Seconds of one epoch with the course's Trainer settings."""
-    from datasets import load_from_disk
+    from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
+    from stages.lib.data import load_splits
     from stages.lib.generation import load_model
 
     model, tokenizer = load_model(base_model, device="cpu")
-    train = load_from_disk(str(data))["train"].select_columns(["input_ids", "labels"])
+    train = Dataset(load_splits(data)["train"].select(["input_ids", "labels"]))
     batch_size = COURSE["batch_size"]
     args = Seq2SeqTrainingArguments(
         output_dir=str(work / "course"),

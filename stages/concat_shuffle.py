@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.lib.data import load_fingerprint, load_splits, rows_by_language, write_splits
+from stages.lib.data import load_splits, rows_by_language, write_splits
 from stages.lib.errors import stage_entry
 from stages.lib.io import atomic_outputs, dumps_json
 from stages.lib.params import load_params, seed
@@ -49,7 +49,7 @@ def main() -> None:
     shuffled = concat_shuffle(tables, params["seed"])
     report = {"rows": rows_by_language(shuffled)}
     with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
-        write_splits(shuffled, data, ("concat_shuffle", params, load_fingerprint(INPUT)))
+        write_splits(shuffled, data)
         metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("rows: %s", report["rows"])
 

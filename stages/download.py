@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -17,13 +14,12 @@ from stages.lib.data import (
     MARC_SCHEMA,
     SPLITS,
     rows_by_language,
-    string_buffers,
     write_splits,
 )
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.io import atomic_outputs, csv_text, dumps_json
-from stages.lib.marc import MARC_LANGUAGES, find_split_files, parse_marc_file, read_lines
-from stages.lib.marc_checks import Origin, check_marc_table, file_origin
+from stages.lib.marc import MARC_LANGUAGES, find_split_files, read_marc_file
+from stages.lib.marc_checks import Origin, check_marc_table
 from stages.lib.params import load_params, string, string_list
 
 log = logging.getLogger("download")
@@ -54,7 +50,8 @@ def read_local(folder: Path, languages: list[str]) -> tuple[dict[str, pa.Table],
                         "Expected 'sample', a folder holding MARC's "
                         "dataset_{lang}_{train,dev,test}.json[.gz] files, or hf:<dataset id>.")
     report = {"dropped_rows": {}, "missing_splits": []}
-    parsed: list[tuple[str, str, Path, pa.Table]] = []
+    parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
+    ids = []  # every row's, dropped ones too
     for language in languages:
         files = find_split_files(folder, language)
         if not files:
@@ -69,20 +66,15 @@ def read_local(folder: Path, languages: list[str]) -> tuple[dict[str, pa.Table],
                 report["missing_splits"].append(f"{language}/{split}")
                 continue
             log.info("reading %s", files[split])
-            parsed.append((language, split, files[split], parse_marc_file(files[split])))
-    parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
-    # The duplicate count (one pass over every id) runs beside the files' checks.
-    with ThreadPoolExecutor(1) as background:
-        duplicates = background.submit(duplicate_ids, [table for *_, table in parsed])
-        for language, split, path, table in parsed:
-            table, dropped = check_marc_table(file_origin(path, read_lines), table, language)
+            table, review_ids, dropped = read_marc_file(files[split], language)
             if not table.num_rows:
-                raise UserError(f"{path}: every review has an empty review_body or "
+                raise UserError(f"{files[split]}: every review has an empty review_body or "
                                 "review_title, so none can be used.")
             parts[split].append(table)
+            ids.append(review_ids)
             for reason, count in dropped.items():
                 report["dropped_rows"][reason] = report["dropped_rows"].get(reason, 0) + count
-        report["duplicate_review_ids"] = duplicates.result()
+    report["duplicate_review_ids"] = duplicate_ids(ids)
     return {split: _concat(tables) for split, tables in parts.items()}, report
 
 
@@ -114,7 +106,7 @@ def read_hub(source: str, languages: list[str]) -> tuple[dict[str, pa.Table], di
                 continue
             name = f"{source} ({language}/{split})"
             table = loaded[split].data.table
-            ids.append(table.select(["review_id"]))  # before any row is dropped
+            ids.append(table["review_id"])  # before any row is dropped
             origin = Origin(name, language_from="the config")
             table, dropped = check_marc_table(origin, table, language)
             parts[split].append(table)
@@ -170,41 +162,11 @@ def category_rows(counts: dict[str, dict[str, dict[str, int]]]) -> list[tuple[st
             for category, reviews in by_category.items()]
 
 
-def duplicate_ids(tables: Iterable[pa.Table]) -> int:
-    """Rows whose ``review_id`` occurred in an earlier row (of any table); null ids count too."""
-    chunks = [chunk for t in tables for chunk in t["review_id"].chunks]
+def duplicate_ids(review_ids: Iterable[pa.ChunkedArray]) -> int:
+    """Rows whose ``review_id`` occurred in an earlier row (of any array); null ids count too."""
+    chunks = [chunk for ids in review_ids for chunk in ids.chunks]
     ids = pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.string())
-    return len(ids) - distinct_count(pc.drop_null(ids))
-
-
-#: Count distinct ids in groups once there are more than this many.
-_GROUPED_DISTINCT_ROWS = 50_000
-
-
-def distinct_count(strings: pa.Array) -> int:
-    """Distinct values of a string array without nulls.
-
-    One hash table over 400,000 ids outgrows the CPU caches (0.12 s); grouped by
-    their last two bytes (numpy's radix sort of a uint8 key), the groups are
-    counted one by one, in threads (pyarrow lets go of the GIL), in 0.05 s. Equal
-    strings end alike, so they share a group and the groups' counts add up.
-    """
-    if len(strings) <= _GROUPED_DISTINCT_ROWS:
-        return len(pc.unique(strings))
-    offsets, data = string_buffers(strings)
-    if not len(data):
-        data = np.zeros(1, dtype=np.uint8)  # all empty: every key is 0
-    starts, ends = offsets[:-1], offsets[1:]
-    last = np.where(ends > starts, data[np.maximum(ends - 1, 0)], 0).astype(np.uint8)
-    before = np.where(ends - 1 > starts, data[np.maximum(ends - 2, 0)], 0).astype(np.uint8)
-    key = (last << 4) + before  # wraps in uint8; ids ending in two digits get 100 groups
-    order = np.argsort(key, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=256))])
-    grouped = strings.take(pa.array(order))
-    groups = [grouped.slice(start, stop - start)
-              for start, stop in zip(bounds[:-1], bounds[1:], strict=True) if stop > start]
-    with ThreadPoolExecutor(pa.cpu_count()) as pool:
-        return sum(pool.map(lambda group: len(pc.unique(group)), groups))
+    return len(ids) - len(pc.unique(pc.drop_null(ids)))
 
 
 def download(source: str, languages: list[str], sample_dir: Path = SAMPLE_DIR
@@ -230,24 +192,14 @@ def download(source: str, languages: list[str], sample_dir: Path = SAMPLE_DIR
     return tables, report
 
 
-def source_digest(source: str, sample_dir: Path = SAMPLE_DIR) -> list[tuple[str, str]]:
-    """Content hashes of the local input files (the Hub id and revision say enough)."""
-    if source.startswith("hf:"):
-        return []
-    folder = sample_dir if source == "sample" else Path(source).expanduser()
-    return [(path.name, hashlib.sha256(path.read_bytes()).hexdigest())
-            for path in sorted(folder.glob("dataset_*")) if path.is_file()]
-
-
 @stage_entry
 def main() -> None:
     params = load_params("download", SPEC)
     tables, report = download(params["source"], params["languages"])
-    fingerprint = ("download", params, source_digest(params["source"]))
     # The course's value_counts table, per language and split, as one chart.
     rows = category_rows(category_counts(tables))
     with atomic_outputs(OUTPUT, METRICS, PLOTS) as (data, metrics, plots):
-        write_splits(tables, data, fingerprint)
+        write_splits(tables, data)
         metrics.write_text(dumps_json(report), encoding="utf-8")
         plots.mkdir()
         (plots / "categories.csv").write_text(

@@ -12,7 +12,6 @@ import pyarrow.compute as pc
 from stages.lib.charts import histogram_chart, save_png
 from stages.lib.data import (
     SPLITS,
-    load_fingerprint,
     load_splits,
     rows_by_language,
     word_counts,
@@ -112,7 +111,7 @@ def main() -> None:
     kept_note = f"kept: titles of {params['min_words']}+ words"
     bins = {name: merge_bins(before[name], after[name]) for name in CHARTS}
     with atomic_outputs(OUTPUT, METRICS, PLOTS) as (data, metrics, plots):
-        write_splits(kept, data, ("drop_short_titles", params, load_fingerprint(INPUT)))
+        write_splits(kept, data)
         metrics.write_text(dumps_json(report), encoding="utf-8")
         plots.mkdir()
         for name, (title, unit) in CHARTS.items():

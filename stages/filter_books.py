@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 from stages.lib.data import (
     OTHERS_SPLIT,
     SPLITS,
-    load_fingerprint,
     load_splits,
     rows_by_language,
     write_splits,
@@ -140,7 +139,7 @@ def main() -> None:
                         params["others_splits"])
     report = {"rows": rows_by_language(kept)}
     with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
-        write_splits(kept, data, ("filter_books", params, load_fingerprint(INPUT)))
+        write_splits(kept, data)
         metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("rows: %s", report["rows"])
 

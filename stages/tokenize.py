@@ -13,7 +13,6 @@ Kept alongside: ``review_id``, ``language``, ``review_body`` and ``review_title`
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ import pyarrow.compute as pc
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from stages.lib import interrupts
-from stages.lib.data import load_fingerprint, load_splits, write_splits
+from stages.lib.data import load_splits, write_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.io import atomic_outputs, damaged_output, dumps_json, require_output
 from stages.lib.params import integer, load_params
@@ -58,15 +57,6 @@ def load_tokenizer(path: str | Path = BASE_MODEL) -> PreTrainedTokenizerBase:
         raise UserError(f"the tokenizer in {path} is not a fast (Rust) tokenizer; "
                         "tokenize needs one to process whole splits at once.")
     return tokenizer
-
-
-def tokenizer_digest(path: str | Path = BASE_MODEL) -> str:
-    """A hash of the tokenizer files in ``path`` (the model weights don't matter here)."""
-    digest = hashlib.sha256()
-    for file in sorted(Path(path).iterdir()):
-        if file.is_file() and not file.name.startswith(("model", "config", "generation")):
-            digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def int_lists(lists: Sequence[Sequence[int]]) -> pa.ListArray:
@@ -128,9 +118,8 @@ def main() -> None:
     tokenized = tokenize_splits(tables, tokenizer, params["max_input_length"],
                                 params["max_target_length"])
     report = length_report(tokenized, params["max_input_length"], params["max_target_length"])
-    fingerprint = ("tokenize", params, load_fingerprint(INPUT), tokenizer_digest(BASE_MODEL))
     with atomic_outputs(OUTPUT, METRICS) as (data, metrics):
-        write_splits(tokenized, data, fingerprint)
+        write_splits(tokenized, data)
         metrics.write_text(dumps_json(report), encoding="utf-8")
     log.info("tokenized %s rows into %s",
              {split: table.num_rows for split, table in tokenized.items()}, OUTPUT)

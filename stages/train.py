@@ -35,17 +35,16 @@ from typing import Any
 
 import pyarrow.compute as pc
 import torch
-from datasets import load_from_disk
+from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
 
-from stages.lib import interrupts
 from stages.lib.charts import write_training_charts
 from stages.lib.checkpoints import remove_other_runs, run_key
 from stages.lib.curves import Curves, epoch_rows, training_rows
 from stages.lib.data import OTHERS_SPLIT, load_splits
 from stages.lib.errors import UserError, stage_entry
 from stages.lib.generation import load_model, set_cpu_threads
-from stages.lib.io import atomic_outputs, damaged_output, dumps_json, require_output
+from stages.lib.io import atomic_outputs, dumps_json, require_output
 from stages.lib.launch import is_main_process, launch_processes, launched, training_processes
 from stages.lib.params import Field, choice, integer, load_params, number, seed
 from stages.lib.phases import PhaseContext, PhaseReport, plan_phases, run_phase
@@ -172,13 +171,9 @@ def _train(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir:
            base_model_dir: Path, checkpoints_root: Path, live_dir: Path,
            callbacks: Sequence[TrainerCallback]) -> tuple[TrainResult, Path]:
     """Run the phases: the result and the folder of the model kept (in the run's checkpoints)."""
-    tables = load_splits(data_dir)  # checks the files; load_from_disk's errors are less clear
+    tables = load_splits(data_dir)
     check_inputs(tables, params, data_dir)
-    try:  # (the files load_splits does not read: dataset_info.json)
-        datasets = load_from_disk(str(data_dir))
-    except Exception as err:  # (datasets' and json's errors)
-        interrupts.raise_if_received()
-        raise damaged_output(data_dir, err) from None
+    datasets = DatasetDict({name: Dataset(table) for name, table in tables.items()})
     validation = datasets["validation"]
     cuda = torch.cuda.is_available()
     if not cuda:

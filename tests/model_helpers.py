@@ -80,9 +80,9 @@ def make_inputs(root: Path, tables: dict[str, pa.Table] | None = None,
     ``root/data/tokenize``, as the stages write them; returns (tokenize, base_model)."""
     tables = tables if tables is not None else splits()
     data = root / "data"
-    save_splits(tables, data / "drop_short_titles", fingerprint="test")
+    save_splits(tables, data / "drop_short_titles")
     model, tokenizer = build_base_model(base or TINY_BASE, tokenizer_corpus(tables))
     save_model(model, tokenizer, data / "base_model")
     tokenized = tokenize_splits(tables, tokenizer, max_input_length, max_target_length)
-    save_splits(tokenized, data / "tokenize", fingerprint=("test-tokenize", max_input_length))
+    save_splits(tokenized, data / "tokenize")
     return data / "tokenize", data / "base_model"

@@ -141,7 +141,7 @@ def test_bad_baseline_params(bad, fragment):
 
 def test_stage_runs_as_a_command(project):
     validation = [("en", EN_BODY, "Great story"), ("es", ES_BODY, "Una historia preciosa")]
-    save_splits(splits(validation), project / "data" / "drop_short_titles", "test")
+    save_splits(splits(validation), project / "data" / "drop_short_titles")
     set_params(project, rouge={"bootstrap_samples": 20})
     result = run_stage(project, "baseline")
     assert result.returncode == 0, result.stderr

@@ -136,7 +136,7 @@ def test_data_benchmark_end_to_end_writes_results(tmp_path):
     assert details["rows_out"]["ours"] == {"train": 8, "validation": 8}
     assert details["same_rows_in_same_order"] is True
     assert rss_entry["ours_median"] > 0
-    assert (ctx.dataset_path / "dataset_dict.json").is_file()
+    assert (ctx.dataset_path / "train.parquet").is_file()
 
 
 def test_flops_count_matches_hand_computation():

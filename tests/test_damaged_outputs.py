@@ -25,22 +25,17 @@ def cut(path: Path, keep: float = 0.5) -> None:
     path.write_bytes(data[:int(len(data) * keep)])
 
 
-def arrow_file(folder: Path) -> Path:
-    return next((folder / "train").glob("*.arrow"))
-
-
 @pytest.mark.parametrize(("damage", "said"), [
-    (lambda f: cut(arrow_file(f)), "data-00000-of-00001.arrow is cut short"),
-    # Cut where a record batch ends (here: before the end marker): pyarrow reads what is
-    # there without an error, fewer rows when batches were lost.
-    (lambda f: cut(arrow_file(f), 1 - 8 / arrow_file(f).stat().st_size), "is cut short"),
-    (lambda f: arrow_file(f).unlink(), "No such file"),
-    (lambda f: (f / "train" / "state.json").write_text('{"_data_files": ['), "JSONDecodeError"),
-    (lambda f: (f / "dataset_dict.json").write_text("[]"), "TypeError"),
+    (lambda f: cut(f / "train.parquet"), "train.parquet: "),
+    # Parquet's footer (its last 8 bytes: the footer's length, "PAR1") lost.
+    (lambda f: cut(f / "test.parquet", 1 - 8 / (f / "test.parquet").stat().st_size),
+     "test.parquet: "),
+    (lambda f: (f / "validation.parquet").unlink(), "(validation.parquet is missing)"),
+    (lambda f: (f / "train.parquet").write_text("review_id,stars\n1,5\n"), "train.parquet: "),
 ])
 def test_a_damaged_dataset_names_the_stage_to_rerun(tmp_path, damage, said):
     folder = tmp_path / "data" / "drop_short_titles"
-    save_splits(splits(), folder, fingerprint="test")
+    save_splits(splits(), folder)
     damage(folder)
     with pytest.raises(UserError) as caught:
         load_splits(folder)
@@ -51,8 +46,8 @@ def test_a_damaged_dataset_names_the_stage_to_rerun(tmp_path, damage, said):
 
 
 def test_a_stage_whose_input_is_cut_short_says_what_to_rerun(project):
-    save_splits(splits(), project / "data" / "filter_books", fingerprint="test")
-    cut(arrow_file(project / "data" / "filter_books"))
+    save_splits(splits(), project / "data" / "filter_books")
+    cut(project / "data" / "filter_books" / "train.parquet")
     assert_user_error(subprocess.run([sys.executable, "-m", "stages.concat_shuffle"],
                                      cwd=project, capture_output=True, text=True, timeout=300),
                       "data/filter_books is damaged or incomplete",
@@ -104,9 +99,9 @@ def test_summarize_names_what_a_model_folder_of_ones_own_lacks(pipeline_model, t
     assert err.rstrip().endswith("save the model and its tokenizer again with save_pretrained.")
 
 
-def test_train_on_a_dataset_whose_info_is_damaged(tmp_path):
+def test_train_on_a_damaged_dataset(tmp_path):
     tokenized, base = make_inputs(tmp_path)
-    (tokenized / "train" / "dataset_info.json").write_text("{")
+    cut(tokenized / "validation.parquet")
     with pytest.raises(UserError, match=r"data/tokenize is damaged or incomplete .*"
                                         r"`dvc repro -f tokenize`"):
         train_model(validate_section("train", TRAIN, SPEC), ROUGE, data_dir=tokenized,

@@ -91,7 +91,7 @@ def test_data_stages_chain_and_explain_empty_categories(project, tmp_path):
     for stage in ("filter_books", "concat_shuffle", "drop_short_titles"):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
-    assert (project / "data/drop_short_titles/dataset_dict.json").is_file()
+    assert (project / "data/drop_short_titles/train.parquet").is_file()
     for name in ("title_words.csv", "title_words.png", "body_words.png"):
         assert (project / "plots/drop_short_titles" / name).stat().st_size > 0, name
 

@@ -8,21 +8,20 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
-from datasets import Dataset, DatasetDict, NamedSplit, concatenate_datasets, load_from_disk
+from datasets import Dataset, concatenate_datasets
 
 from stages.concat_shuffle import concat_shuffle
 from stages.download import category_counts, download, duplicate_ids
 from stages.drop_short_titles import drop_short_titles, histogram, length_report
 from stages.lib.data import (
     MARC_SCHEMA,
-    content_fingerprint,
     load_splits,
     rows_by_language,
     save_splits,
     word_counts,
 )
 from stages.lib.errors import UserError
-from stages.lib.marc import parse_marc_file
+from stages.lib.marc import read_marc_file
 from tests.conftest import make_marc_folder, review, write_jsonl
 
 
@@ -104,8 +103,8 @@ def test_download_counts_duplicates_among_the_files_rows_even_dropped_ones(tmp_p
 
 
 def test_download_reads_a_line_longer_than_the_fast_parse_block(tmp_path):
-    # The fast parse reads 4 MB blocks (a line may straddle one boundary, not two); a
-    # 10 MB line falls back to the general parse's 32 MB blocks.
+    # A line longer than the blocks DuckDB reads (it may straddle one boundary, not two)
+    # is read by the line by line parse.
     body = "word " * 2_000_000
     write_jsonl(tmp_path / "dataset_en_train.json",
                 [review("en", 0), review("en", 1, body=body), review("en", 2)])
@@ -116,10 +115,8 @@ def test_download_reads_a_line_longer_than_the_fast_parse_block(tmp_path):
 
 def test_duplicate_ids_across_splits_and_chunks():
     ids = pa.chunked_array([["a", None], [None, "a", "b"]])
-    tables = {"train": pa.table({"review_id": ids}),
-              "validation": pa.table({"review_id": pa.array(["b", "c"])})}
     # As len - count_distinct, which ignores nulls: a and b repeat once, and both nulls count.
-    assert duplicate_ids(tables.values()) == 4
+    assert duplicate_ids([ids, pa.chunked_array([["b", "c"]])]) == 4
 
 
 def test_download_keeps_unicode_text_intact(tmp_path):
@@ -151,8 +148,8 @@ def many_reviews(count: int) -> bytes:
     (b'{"review_id": "a", "stars": ', "line 1801: malformed JSON"),
 ])
 def test_download_names_a_bad_line_past_the_first_ones(tmp_path, bad_line, expected):
-    # Only the first 64 KB are looked at before the fast parse; a bad line further on
-    # makes it fail, and the slower readers name the line.
+    # A bad line far into the file makes the fast parse fail; the line by line parse
+    # names it.
     lines = many_reviews(2000).splitlines()
     lines[1800] = bad_line
     (tmp_path / "dataset_en_train.json").write_bytes(b"\n".join(lines) + b"\n")
@@ -184,7 +181,7 @@ def test_parse_keeps_the_order_of_a_file_over_several_buffers(tmp_path):
     # DuckDB parses 16 MB buffers on several threads; the rows keep the file's order.
     rows = [review("en", i, body=f"Review {i}. " + "x" * (i % 600)) for i in range(60_000)]
     path = write_jsonl(tmp_path / "dataset_en_train.json", rows)
-    parsed = parse_marc_file(path)
+    parsed, _, _ = read_marc_file(path, "en")
     assert parsed["review_id"].num_chunks > 1
     assert parsed["review_id"].to_pylist() == [r["review_id"] for r in rows]
     assert parsed["review_body"].to_pylist() == [r["review_body"] for r in rows]
@@ -280,7 +277,7 @@ def test_splits_round_trip_and_are_byte_identical(tmp_path):
     rows = [review("en", i) for i in range(5)]
     tables = {"train": table(rows), "validation": table([]), "test": table(rows[:1])}
     for name in ("a", "b"):
-        save_splits(tables, tmp_path / name, fingerprint="same")
+        save_splits(tables, tmp_path / name)
     loaded = load_splits(tmp_path / "a")
     assert loaded["train"].equals(tables["train"])
     assert loaded["validation"].num_rows == 0
@@ -292,40 +289,45 @@ def test_splits_round_trip_and_are_byte_identical(tmp_path):
     assert not list(tmp_path.glob(".*tmp-*"))
 
 
-def test_save_splits_writes_what_save_to_disk_writes(tmp_path):
-    rows = [review("en", i) for i in range(5)]
-    tables = {"train": table(rows), "validation": table([]),
-              "test": pa.table({"input_ids": pa.array([[1, 2], [3]], pa.list_(pa.int32())),
-                                "language": ["en", "es"]})}
-    save_splits(tables, tmp_path / "ours", fingerprint="f")
-    DatasetDict({name: Dataset(t, split=NamedSplit(name),
-                               fingerprint=content_fingerprint("f", name))
-                 for name, t in tables.items()}).save_to_disk(str(tmp_path / "ref"),
-                                                              num_shards={n: 1 for n in tables})
-    ref_files = sorted(p.relative_to(tmp_path / "ref") for p in (tmp_path / "ref").rglob("*"))
-    assert ref_files == sorted(p.relative_to(tmp_path / "ours")
-                               for p in (tmp_path / "ours").rglob("*"))
-    for relative in ref_files:
-        ref, ours = tmp_path / "ref" / relative, tmp_path / "ours" / relative
-        if relative.suffix == ".json":
-            assert ours.read_bytes() == ref.read_bytes(), relative
-        elif relative.suffix == ".arrow":
-            ref_table = pa.ipc.open_stream(str(ref)).read_all()
-            our_table = pa.ipc.open_stream(str(ours)).read_all()
-            assert our_table.equals(ref_table)
-            assert our_table.schema.equals(ref_table.schema, check_metadata=True)
-    reloaded = load_from_disk(str(tmp_path / "ours"))
-    for name, loaded in load_splits(tmp_path / "ours").items():
-        assert loaded.equals(tables[name]) and reloaded[name].data.table.equals(loaded)
+def test_saved_splits_are_parquet_that_datasets_pandas_and_duckdb_read(tmp_path):
+    # docs/data.md's recipes, on a data stage's output and a tokenize-like one.
+    import duckdb
+    import pandas as pd
+    from datasets import load_dataset
+
+    rows = [review(lang, i) for lang in ("en", "es") for i in range(5)]
+    tables = {"train": table(rows), "validation": table(rows[:3]), "test": table([])}
+    folder = tmp_path / "data" / "drop_short_titles"
+    save_splits(tables, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["test.parquet", "train.parquet",
+                                                       "validation.parquet"]
+    frame = pd.read_parquet(folder / "train.parquet")
+    assert frame.to_dict("records") == [{**r, "stars": 4} for r in rows]
+    counts = duckdb.sql(f"SELECT language, count(*) AS n FROM '{folder}/train.parquet' "
+                        "GROUP BY language ORDER BY language").fetchall()
+    assert counts == [("en", 5), ("es", 5)]
+    # (datasets can't load an empty split's file: name the splits to load.)
+    loaded = load_dataset("parquet", cache_dir=str(tmp_path / "cache"), data_files={
+        name: str(folder / f"{name}.parquet") for name in ("train", "validation")})
+    assert {name: split.num_rows for name, split in loaded.items()} == {
+        "train": 10, "validation": 3}
+    assert loaded["train"]["review_id"] == [r["review_id"] for r in rows]
+
+    ids = pa.array([[1, 2], [3]], pa.list_(pa.int32()))
+    save_splits({"train": pa.table({"input_ids": ids}), "validation": pa.table({"input_ids": ids}),
+                 "test": pa.table({"input_ids": ids})}, tmp_path / "tokenize")
+    assert pd.read_parquet(tmp_path / "tokenize" / "train.parquet")["input_ids"].map(
+        list).tolist() == [[1, 2], [3]]
 
 
 def test_saved_bytes_do_not_depend_on_chunking(tmp_path):
-    rows = table([review("en", i) for i in range(25)])
-    chunked = pa.concat_tables([rows.slice(0, 7), rows.slice(7, 11), rows.slice(18)])
-    save_splits({"train": rows}, tmp_path / "a", fingerprint="same")
-    save_splits({"train": chunked}, tmp_path / "b", fingerprint="same")
-    for file in (tmp_path / "a" / "train").iterdir():
-        assert file.read_bytes() == (tmp_path / "b" / "train" / file.name).read_bytes()
+    # 4 MB of bodies: several Parquet pages, which the writer cuts where a chunk ends too.
+    rows = table([review("en", i, body=f"{i} " + "x" * 1000) for i in range(4000)])
+    chunked = pa.concat_tables([rows.slice(0, 7), rows.slice(7, 1500), rows.slice(1507)])
+    save_splits({"train": rows}, tmp_path / "a")
+    save_splits({"train": chunked}, tmp_path / "b")
+    assert (tmp_path / "a" / "train.parquet").read_bytes() == \
+        (tmp_path / "b" / "train.parquet").read_bytes()
 
 
 def test_load_splits_names_the_stage_to_run(tmp_path):
@@ -360,18 +362,3 @@ def test_blank_texts_found_from_the_arrow_buffers(kind):
         "large_string": pa.chunked_array([pa.array(texts, type=pa.large_string())]),
     }
     assert _blank(arrays[kind]).to_pylist() == expected
-
-
-@pytest.mark.parametrize("kind", ["string", "sliced", "large_string"])
-def test_distinct_count_groups_ids_by_their_ending(monkeypatch, kind):
-    import stages.download
-
-    rng = np.random.default_rng(0)
-    numbers = rng.integers(0, 40_000, size=60_000)  # half of them repeat an earlier one
-    ids = [f"en_{n:07d}" if n % 7 else f"x{n}" * (n % 5) for n in numbers]  # some empty
-    expected = len(set(ids))
-    array = {"string": pa.array(ids), "sliced": pa.array(["pad"] + ids + ["pad"]).slice(1, 60_000),
-             "large_string": pa.array(ids, type=pa.large_string())}[kind]
-    monkeypatch.setattr(stages.download, "_GROUPED_DISTINCT_ROWS", 1_000)
-    assert stages.download.distinct_count(array) == expected
-    assert duplicate_ids([pa.table({"review_id": array})]) == 60_000 - expected

@@ -28,7 +28,7 @@ def test_drop_short_titles_that_would_empty_a_split_names_the_param():
 
 def test_drop_short_titles_min_words_1000_writes_nothing(project):
     # The case: it kept nothing, silently, and train failed later.
-    save_splits(splits(), project / "data" / "concat_shuffle", fingerprint="test")
+    save_splits(splits(), project / "data" / "concat_shuffle")
     set_params(project, drop_short_titles={"min_words": 1000})
     outputs = [project / "metrics/drop_short_titles.json",
                *(project / "plots/drop_short_titles").iterdir()]
@@ -44,7 +44,7 @@ def test_train_refuses_an_empty_train_split_before_starting_its_processes(projec
     tokenized, _ = make_inputs(project)
     tables = load_splits(tokenized)
     tables["train"] = tables["train"].slice(0, 0)
-    save_splits(tables, project / "data" / "tokenize.new", fingerprint="empty train")
+    save_splits(tables, project / "data" / "tokenize.new")
     (project / "data" / "tokenize").rename(project / "data" / "tokenize.old")
     (project / "data" / "tokenize.new").rename(tokenized)
     set_params(project, train={**TRAIN, "cpu_processes": 2})

@@ -16,19 +16,19 @@ from stages.lib.io import atomic_path, write_json
 from tests.conftest import ROOT, set_params
 from tests.test_pipeline import dvc, git, init_repo, ran
 
-# Runs a stage with save_splits' Arrow file writer patched to SIGKILL the process
+# Runs a stage with save_splits' Parquet writer patched to SIGKILL the process
 # after the second split's file is written: a kill in the middle of writing the output.
 KILL_DURING_SAVE = textwrap.dedent("""
     import os, signal, sys
     import stages.lib.data as data
-    original = data._write_arrow_stream
+    original = data.pq.write_table
     calls = []
     def write_then_die(*args, **kwargs):
         original(*args, **kwargs)
         calls.append(1)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-    data._write_arrow_stream = write_then_die
+    data.pq.write_table = write_then_die
     import runpy
     sys.argv = ["stages.{stage}"]
     runpy.run_module("stages.{stage}", run_name="__main__")
@@ -51,7 +51,7 @@ def test_stage_killed_mid_write_leaves_no_output_and_reruns(project):
     assert commit.returncode != 0 and "data/download" in commit.stderr + commit.stdout
 
     assert ran(dvc(project, "repro", "download")) == {"download"}
-    assert (project / "data/download/dataset_dict.json").is_file()
+    assert (project / "data/download/train.parquet").is_file()
     assert not list((project / "data").glob(".download.tmp-*"))
     assert dvc(project, "status", "download").stdout.strip().startswith(
         "Data and pipelines are up to date")
@@ -86,7 +86,7 @@ def test_full_disk_in_a_stage_exits_2_without_output(project):
         import stages.lib.data as data
         def no_space(*args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
-        data._write_arrow_stream = no_space
+        data.pq.write_table = no_space
         sys.argv = ["stages.download"]
         runpy.run_module("stages.download", run_name="__main__")
     """)

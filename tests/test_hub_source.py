@@ -191,7 +191,7 @@ def test_hub_token_is_used_and_never_written(tmp_path, hub, project, monkeypatch
     outputs = [path for folder in ("data", "metrics", "plots")
                for path in (project / folder).rglob("*") if path.is_file()]
     assert project / "metrics" / "download.json" in outputs
-    assert (project / "data" / "download" / "dataset_dict.json") in outputs
+    assert (project / "data" / "download" / "train.parquet") in outputs
     for path in outputs:
         assert token.encode() not in path.read_bytes(), path
     printed = capsys.readouterr()

@@ -177,7 +177,7 @@ def test_download_of_the_real_files_stopped_in_duckdbs_parse(project):
     watch = OpenWatch(REAL_MARC / "dataset_en_train.json.gz")
     try:
         running = Running([sys.executable, "-m", "stages.download"], project)
-        watch.wait_for(2)  # read by the check of its first lines, then by DuckDB (~0.3 s)
+        watch.wait_for(2)  # read for its first line, then by DuckDB (~0.3 s)
         running.process.send_signal(signal.SIGINT)
     finally:
         watch.close()

@@ -20,8 +20,7 @@ MISSING = object()
 
 def write_with(folder, line: int, field: str, value, rows: int = 400):
     """An English train file of ``rows`` reviews, review ``line`` with ``field`` set to
-    ``value`` (or left out). Line 350 is past the first 64 KB, which DuckDB's parse reads;
-    line 2 is in them, which the general parse reads."""
+    ``value`` (or left out): near the start or far into the file."""
     reviews = [review("en", i) for i in range(rows)]
     if value is MISSING:
         del reviews[line - 1][field]

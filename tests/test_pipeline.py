@@ -77,7 +77,7 @@ def test_data_stages_repro_then_noop_then_only_changed(project):
     init_repo(project)
     first = dvc(project, "repro", "drop_short_titles")
     assert ran(first) == {"download", "filter_books", "concat_shuffle", "drop_short_titles"}
-    assert (project / "data/drop_short_titles/train/state.json").is_file()
+    assert (project / "data/drop_short_titles/train.parquet").is_file()
 
     assert ran(dvc(project, "repro", "drop_short_titles")) == set()
 

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stages.lib.data import content_fingerprint, load_fingerprint
-
 log = logging.getLogger("train")
 
 
@@ -33,8 +31,9 @@ def run_key(params: Mapping[str, Any], rouge_params: Mapping[str, Any], data_dir
     """Identifies a training run: its params, data and base model (file contents)."""
     model_files = {f.name: _file_digest(f) for f in sorted(base_model_dir.iterdir())
                    if f.is_file()}
-    return content_fingerprint("train", dict(params), dict(rouge_params),
-                               load_fingerprint(data_dir), model_files)
+    data_files = {f.name: _file_digest(f) for f in sorted(data_dir.glob("*.parquet"))}
+    key = ["train", dict(params), dict(rouge_params), data_files, model_files]
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def last_checkpoint(folder: Path) -> Path | None:
