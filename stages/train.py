@@ -69,6 +69,7 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "inverse_s
 
 SPEC: dict[str, Field] = {
     "pretrain_epochs": number(0),
+    "pretrain_min_steps": integer(minimum=0),
     "pretrain_learning_rate": number(0, exclusive=True),
     "pretrain_input_tokens": integer(minimum=1),
     "pretrain_target_tokens": integer(minimum=1),

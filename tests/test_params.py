@@ -136,6 +136,7 @@ EDGES: dict[tuple[str, str], tuple[list, list]] = {
     ("tokenize", "max_input_length"): POSITIVE,
     ("tokenize", "max_target_length"): POSITIVE,
     ("train", "pretrain_epochs"): ([-0.5, INF], [0, 0.2]),
+    ("train", "pretrain_min_steps"): COUNT,
     ("train", "pretrain_learning_rate"): ([0, -1e-3, NAN], [1e-9, "3e-3"]),
     ("train", "pretrain_input_tokens"): POSITIVE,
     ("train", "pretrain_target_tokens"): POSITIVE,

@@ -99,7 +99,7 @@ FAST = {
                                "dropout_rate": 0.1, "seed": 42}},
     "tokenize": {"max_input_length": 128},
     "train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 64, "pretrain_epochs": 0.2,
-              "others_epochs": 0.2, "min_phase_steps": 0},
+              "others_epochs": 0.2, "min_phase_steps": 0, "pretrain_min_steps": 0},
     "evaluate": {"num_beams": 2, "max_new_tokens": 12, "batch_size": 64},
     "rouge": {"bootstrap_samples": 100},
 }

@@ -20,7 +20,7 @@ from stages.lib.data import load_splits
 from stages.lib.errors import UserError
 from stages.lib.generation import load_model
 from stages.lib.params import validate_section
-from stages.lib.phases import PhaseReport, lead_pairs
+from stages.lib.phases import PhaseReport
 from stages.lib.reports import choose_kept, train_metrics
 from stages.lib.rouge import ROUGE_TYPES, Rouge, sentence_texts
 from stages.lib.trainer import (
@@ -317,11 +317,40 @@ def test_others_phase_without_an_others_split_names_the_params(tmp_path, inputs)
         run(tmp_path, inputs, {**TRAIN, "others_epochs": 1})
 
 
-def test_lead_pairs_copy_the_opening_of_each_review():
-    pairs = lead_pairs([[5, 6, 7, 8, 9, 1], [5, 1], [1], [4, 4]], input_tokens=4,
-                       target_tokens=2, eos_token_id=1)
-    assert pairs == {"input_ids": [[5, 6, 7, 1], [5, 1], [4, 4, 1]],
-                     "labels": [[5, 6, 1], [5, 1], [4, 4, 1]]}
+def test_copy_pairs_read_openings_for_the_epochs_then_from_fresh_words():
+    from stages.lib.phases import copy_pairs
+
+    # Tokens 10-19 begin words, 20-29 continue one; EOS is 1.
+    starts = np.zeros(30, dtype=bool)
+    starts[10:20] = True
+    reviews = [[10, 20, 11, 21, 12, 13, 22, 14, 1], [15, 23, 16, 17, 1], [18, 1], [1]]
+    texts = [review[:-1] for review in reviews if len(review) > 1]
+    pairs = copy_pairs(reviews, epochs=1, min_rows=200, input_tokens=4, target_tokens=2,
+                       word_starts=starts, eos_token_id=1, seed=3)
+    assert len(pairs["input_ids"]) == len(pairs["labels"]) == 200
+    begins = []
+    for ids, labels in zip(pairs["input_ids"], pairs["labels"], strict=True):
+        assert ids[-1] == 1 and len(ids) <= 4 and labels == ids[:-1][:2] + [1]
+        # The input is a review read from one of its words on (one that leaves 2 tokens).
+        (text,) = [t for t in texts if any(t[i:i + len(ids) - 1] == ids[:-1]
+                                           for i in range(len(t)))]
+        begin = next(i for i in range(len(text)) if text[i:i + len(ids) - 1] == ids[:-1])
+        assert begin == 0 or (starts[text[begin]] and begin <= len(text) - 2)
+        begins.append((text[0], begin))
+    # The epoch: each review once, from its opening; then passes from random words, every
+    # word that may start a review: 4 for the first, 2 for the second (its last word would
+    # leave 1 token), the first word of the third; every review once a pass.
+    assert sorted(begins[:3]) == [(10, 0), (15, 0), (18, 0)]
+    assert sorted({b for t, b in begins[3:] if t == 10}) == [0, 2, 4, 5]
+    assert sorted({b for t, b in begins[3:] if t == 15}) == [0, 2]
+    assert [t for t, _ in begins[3:198]].count(18) == 65
+    # Without a minimum: the epochs alone (a fraction rounds up); no reviews, no rows.
+    assert copy_pairs(reviews, 2, 0, 4, 2, starts, 1, seed=3)["labels"].count([10, 20, 1]) == 2
+    assert len(copy_pairs(reviews, 0.5, 0, 4, 2, starts, 1, seed=3)["labels"]) == 2
+    assert copy_pairs([[1]], 1, 10, 4, 2, starts, 1, seed=3) == {"input_ids": [], "labels": []}
+    # Seeded: the same rows again; another seed, other rows.
+    assert copy_pairs(reviews, 1, 200, 4, 2, starts, 1, seed=3) == pairs
+    assert copy_pairs(reviews, 1, 200, 4, 2, starts, 1, seed=4) != pairs
 
 
 def test_pretrain_then_others_then_books_with_joined_curves(tmp_path, others_inputs):
@@ -541,7 +570,8 @@ def test_train_metrics_report_the_kept_phase_and_the_phases_before():
     assert metrics["last_validation"]["rougeL"] == 12.0
     assert metrics["others"] == {"epochs": 0.5, "optimizer_steps": 6, "rows": 300,
                                  "final_train_loss": 1.5}
-    assert metrics["pretrain"]["rows"] == 640
+    assert metrics["pretrain"] == {"epochs": 1, "optimizer_steps": 10, "rows": 640,
+                                   "final_train_loss": 0.5}
     assert (metrics["train_rows"], metrics["validation_rows"]) == (128, 30)
 
     reports["books"].start_validation = {"loss": 2.2, "rougeL": 11.0}  # epoch 2 beats it

@@ -4,10 +4,12 @@ A phase is data (:class:`PhasePlan`: name, epochs, learning rate, whether it
 validates) and :func:`run_phase` runs any of them. The train stage runs up to three,
 in order, each starting from the model the one before it saved:
 
-- ``pretrain``: every review of the train and others splits as input, its first
-  ``train.pretrain_target_tokens`` tokens as target. Writing a review's opening is
-  what the lead baselines do; a small scratch model learns copying here, which it
-  does not find on its own from titles.
+- ``pretrain``: the reviews of the train and others splits, each as input with its
+  first ``train.pretrain_target_tokens`` tokens as target, ``train.pretrain_epochs``
+  times. A small scratch model learns copying here, which it does not find on its own
+  from titles. On a small dataset ``train.pretrain_min_steps`` adds passes, and those
+  read each review from a fresh random word on: the same openings repeated that often
+  are learned by heart instead of copied (the bundled sample).
 - ``others``: the review/title pairs of the others split (other product categories;
   ``filter_books.others_categories``).
 - ``books``: the train split's pairs, validated after every epoch (generation +
@@ -46,10 +48,8 @@ from stages.lib.trainer import NonFiniteLossError, TrainStageTrainer, trainer_ar
 
 log = logging.getLogger("train")
 
-#: The phases in the order they run: (name, params key of its epochs, of its learning rate).
-PHASES = (("pretrain", "pretrain_epochs", "pretrain_learning_rate"),
-          ("others", "others_epochs", "learning_rate"),
-          ("books", "epochs", "learning_rate"))
+#: The phases in the order they run.
+PHASES = ("pretrain", "others", "books")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class PhasePlan:
     epochs: float
     learning_rate: float
     validate: bool = False
+    #: Optimizer steps it runs at least (more epochs over its rows when they give fewer).
+    min_steps: int = 0
 
 
 @dataclass
@@ -79,25 +81,46 @@ class PhaseReport:
 
 
 def plan_phases(params: Mapping[str, Any]) -> list[PhasePlan]:
-    """The phases the train params ask for: those with epochs > 0; books always."""
-    return [PhasePlan(name, params[epochs], params[rate], validate=name == "books")
-            for name, epochs, rate in PHASES if name == "books" or params[epochs] > 0]
+    """The phases the train params ask for: pretrain and others when their epochs are
+    > 0, books always. Pretrain is one pass over the rows it makes (:func:`copy_pairs`,
+    which hold its epochs and its minimum steps)."""
+    plans = []
+    if params["pretrain_epochs"] > 0:
+        plans.append(PhasePlan("pretrain", 1.0, params["pretrain_learning_rate"]))
+    if params["others_epochs"] > 0:
+        plans.append(PhasePlan("others", params["others_epochs"], params["learning_rate"],
+                               min_steps=params["min_phase_steps"]))
+    return [*plans, PhasePlan("books", params["epochs"], params["learning_rate"], validate=True,
+                              min_steps=params["min_phase_steps"])]
 
 
-def lead_pairs(bodies: Sequence[Sequence[int]], input_tokens: int, target_tokens: int,
-               eos_token_id: int) -> dict[str, list[list[int]]]:
-    """The pretrain phase's examples: each review (its first ``input_tokens`` tokens) as
-    input, its first ``target_tokens`` tokens as target.
+def copy_pairs(bodies: Sequence[Sequence[int]], epochs: float, min_rows: int,
+               input_tokens: int, target_tokens: int, word_starts: np.ndarray,
+               eos_token_id: int, seed: int) -> dict[str, list[list[int]]]:
+    """The pretrain phase's examples, in passes over the reviews, each pass in a random
+    order: each review's next ``input_tokens`` tokens as input and the first
+    ``target_tokens`` of them as target, read from its opening for ``epochs`` passes'
+    rows, then, to ``min_rows`` rows, from a random word (one that leaves
+    ``target_tokens`` tokens when the review has them; the first word too).
 
-    ``bodies``: tokenized reviews ending in EOS, as the tokenize stage writes them.
+    ``bodies``: tokenized reviews ending in EOS, as the tokenize stage writes them;
+    ``word_starts``: :func:`word_start_table`. Seeded: the same rows on every run.
     """
+    texts = [list(ids[:-1] if len(ids) and ids[-1] == eos_token_id else ids) for ids in bodies]
+    texts = [text for text in texts if text]
+    openings = math.ceil(epochs * len(texts))
+    rows = max(openings, min_rows) if texts else 0
+    rng = np.random.default_rng(seed)
     inputs, labels = [], []
-    for ids in bodies:
-        words = list(ids[:-1] if ids and ids[-1] == eos_token_id else ids)
-        if not words:
-            continue
-        inputs.append(words[:input_tokens - 1] + [eos_token_id])
-        labels.append(words[:target_tokens] + [eos_token_id])
+    while len(inputs) < rows:
+        for index in rng.permutation(len(texts))[:rows - len(inputs)]:
+            text = texts[index]
+            if len(inputs) >= openings:
+                starts = [0, *(i for i in range(1, len(text) - target_tokens + 1)
+                               if word_starts[text[i]])]
+                text = text[starts[rng.integers(len(starts))]:]
+            inputs.append(text[:input_tokens - 1] + [eos_token_id])
+            labels.append(text[:target_tokens] + [eos_token_id])
     return {"input_ids": inputs, "labels": labels}
 
 
@@ -182,9 +205,10 @@ def phase_rows(name: str, datasets: DatasetDict, params: Mapping[str, Any],
     # whose reviews the model is scored on.
     bodies = [ids for split in ("train", OTHERS_SPLIT) if split in datasets
               for ids in datasets[split]["input_ids"]]
-    return Dataset.from_dict(lead_pairs(bodies, params["pretrain_input_tokens"],
-                                        params["pretrain_target_tokens"],
-                                        tokenizer.eos_token_id))
+    return Dataset.from_dict(copy_pairs(
+        bodies, params["pretrain_epochs"], params["pretrain_min_steps"] * params["batch_size"],
+        params["pretrain_input_tokens"], params["pretrain_target_tokens"],
+        word_start_table(tokenizer), tokenizer.eos_token_id, params["seed"]))
 
 
 def epoch_steps(epochs: float, rows: int, batch_size: int) -> int:
@@ -238,7 +262,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
     rows = phase_rows(plan.name, context.datasets, context.params, context.tokenizer)
     params = {**context.params, "learning_rate": plan.learning_rate}
     max_steps = phase_steps(plan.epochs, rows.num_rows, params["batch_size"],
-                            params["min_phase_steps"])
+                            plan.min_steps)
     steps = max(max_steps, epoch_steps(plan.epochs, rows.num_rows, params["batch_size"]))
     args = trainer_arguments(params, folder, context.precision, context.cuda, plan.epochs,
                              validate=plan.validate, max_steps=max_steps,

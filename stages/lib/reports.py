@@ -80,7 +80,7 @@ def speed_report(reports: Mapping[str, PhaseReport], device: str, processes: int
         "cpu_threads": cpu_threads,
         "resumed_from_step": max((r.resumed_from_step for r in reports.values()), default=0),
         **{f"{name}_seconds": round(reports[name].seconds, 2) if name in reports else 0.0
-           for name, *_ in PHASES},
+           for name in PHASES},
         "train_seconds": round(seconds, 2),
         "train_samples_per_second": round(rows / max(seconds, 1e-9), 3),
         "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
