@@ -127,6 +127,16 @@ class CheckedTrainer(Seq2SeqTrainer):
         #: (first optimizer step with a non-finite loss or 0, that loss), on the loss's device.
         self._nonfinite: tuple[torch.Tensor, torch.Tensor] | None = None
         self.add_callback(FiniteLossCheck(self))
+        #: Non-padding input tokens this process trained on, summed where they are (the
+        #: Trainer's own count, include_num_input_tokens_seen, waits for a gather every step).
+        self._input_tokens: torch.Tensor | None = None
+
+    def input_tokens_seen(self) -> int:
+        """Non-padding input tokens trained on since this Trainer was made, all processes
+        together. Every process must call it (a collective)."""
+        tokens = (self._input_tokens if self._input_tokens is not None
+                  else torch.zeros((), dtype=torch.long)).to(self.accelerator.device)
+        return int(self.accelerator.reduce(tokens, reduction="sum"))
 
     def raise_if_loss_was_nonfinite(self) -> None:
         """Raise :class:`NonFiniteLossError` if a training loss so far was NaN or infinite."""
@@ -163,6 +173,11 @@ class CheckedTrainer(Seq2SeqTrainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        mask, ids = inputs.get("attention_mask"), inputs["input_ids"]
+        pad = getattr(self.processing_class, "pad_token_id", None)
+        count = (mask.sum() if mask is not None else (ids != pad).sum() if pad is not None
+                 else torch.tensor(ids.numel(), device=ids.device))
+        self._input_tokens = count if self._input_tokens is None else self._input_tokens + count
         loss = super().training_step(model, inputs, num_items_in_batch)
         # Recorded on the loss's device, not read: reading it would wait for the step to
         # finish (a GPU sync every step). FiniteLossCheck reads it before anything uses it.
@@ -265,7 +280,7 @@ def trainer_arguments(params: Mapping[str, Any], output_dir: Path, precision: st
         logging_strategy="steps",
         logging_steps=logging_steps,
         logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="no",  # counted by CheckedTrainer, without a sync
         report_to="none",
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
