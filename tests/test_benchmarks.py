@@ -109,10 +109,9 @@ def test_prepare_inputs_marc_and_sample(tmp_path):
     assert fallback.folder == sample and fallback.train_rows == 8
 
 
-def test_data_benchmark_end_to_end_writes_results(tmp_path):
-    """Both sides run in their own processes on tiny files; results.json has every key."""
-    from benchmarks.__main__ import run
-
+def tiny_marc_context(tmp_path, rows: int) -> Context:
+    """A quick Context on MARC files of ``rows`` rows per file: half books, titles of 1-4
+    words (a quarter of the rows per language reach the train split)."""
     marc = tmp_path / "marc"
     for language in ("en", "es"):
         for split in ("train", "dev"):
@@ -120,9 +119,18 @@ def test_data_benchmark_end_to_end_writes_results(tmp_path):
                         [review(language, i + (100 if split == "dev" else 0),
                                 category=("book", "toy")[i % 2],
                                 title=" ".join(["good"] * (1 + i % 4)))
-                         for i in range(16)])
-    ctx = Context(quick=True, repeats=1, scratch=tmp_path / "scratch", marc=marc, marc_rows=16)
+                         for i in range(rows)])
+    ctx = Context(quick=True, repeats=1, scratch=tmp_path / "scratch", marc=marc,
+                  marc_rows=rows)
     ctx.scratch.mkdir()
+    return ctx
+
+
+def test_data_benchmark_end_to_end_writes_results(tmp_path):
+    """Both sides run in their own processes on tiny files; results.json has every key."""
+    from benchmarks.__main__ import run
+
+    ctx = tiny_marc_context(tmp_path, 16)
     results = run(["data_stages"], ctx, tmp_path / "out")
     written = json.loads((tmp_path / "out" / "results.json").read_text())
     assert written == json.loads(json.dumps(results))
@@ -190,19 +198,10 @@ def test_train_overhead_benchmark_times_the_stage_and_a_bare_loop_on_the_same_ba
     from benchmarks import step_overhead
     from benchmarks.__main__ import run
 
-    marc = tmp_path / "marc"
-    for language in ("en", "es"):
-        for split in ("train", "dev"):
-            write_jsonl(marc / f"dataset_{language}_{split}.json",
-                        [review(language, i + (100 if split == "dev" else 0),
-                                category=("book", "toy")[i % 2],
-                                title=" ".join(["good"] * (1 + i % 4)))
-                         for i in range(32)])
     params = step_overhead.stage_params("train")
     monkeypatch.setattr(step_overhead, "stage_params",
                         lambda section: {**params, "batch_size": 4})  # 16 rows: 4 steps
-    ctx = Context(quick=True, repeats=1, scratch=tmp_path / "scratch", marc=marc, marc_rows=32)
-    ctx.scratch.mkdir()
+    ctx = tiny_marc_context(tmp_path, 32)
     entry, = run(["train_overhead"], ctx, tmp_path / "out")["benchmarks"]
     assert entry["name"] == "train_overhead", entry
     assert entry["details"]["same_batches"] is True
