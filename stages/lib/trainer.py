@@ -1,9 +1,10 @@
 """The Trainer the train stage runs every phase with, and its settings.
 
-:class:`CheckedTrainer` is ``Seq2SeqTrainer`` that stops at the first non-finite loss,
-keeps validation rows in order and, for the model types of
-:data:`~stages.lib.loss.TARGET_LOSS_MODEL_TYPES`, trains on the loss of
-:class:`~stages.lib.loss.TargetTokenLoss` (averaged over the whole optimizer step).
+:class:`CheckedTrainer` is ``Seq2SeqTrainer`` that stops at a non-finite loss before it
+is logged or saved (without reading the loss every step), keeps validation rows in order
+and, for the model types of :data:`~stages.lib.loss.TARGET_LOSS_MODEL_TYPES`, trains on
+the loss of :class:`~stages.lib.loss.TargetTokenLoss` (averaged over the whole optimizer
+step).
 :class:`TrainStageTrainer`, what the stage runs, adds the speed layer
 :class:`~stages.lib.training.TargetLogitsOnly`, which changes no result.
 """
@@ -106,7 +107,8 @@ class FiniteLossCheck(TrainerCallback):
 
 
 class CheckedTrainer(Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` that stops at the first NaN or infinite training loss.
+    """``Seq2SeqTrainer`` that stops after a NaN or infinite training loss, before it is
+    logged or saved (:class:`FiniteLossCheck`), and counts input tokens without a sync.
 
     Validation rows stay in their order even with ``sampler: group_by_length`` (the
     Trainer would sort them too), so predictions line up with titles and languages.
