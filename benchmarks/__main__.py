@@ -29,6 +29,7 @@ TITLES = {
     "data_stages": "Data stages: download → drop_short_titles",
     "tokenize": "tokenize",
     "train": "Training step throughput (CPU)",
+    "train_overhead": "Train stage's steps/s vs a bare PyTorch loop (CPU)",
     "generation": "Evaluation generation",
     "dvc": "dvc repro",
 }
@@ -52,6 +53,12 @@ def _train(ctx: Context) -> list[dict[str, Any]]:
     return benchmark(ctx)
 
 
+def _train_overhead(ctx: Context) -> list[dict[str, Any]]:
+    from benchmarks.step_overhead import benchmark
+
+    return benchmark(ctx)
+
+
 def _generation(ctx: Context) -> list[dict[str, Any]]:
     from benchmarks.generation import benchmark
 
@@ -69,6 +76,7 @@ RUNNERS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
     "data_stages": _data_stages,
     "tokenize": _tokenize,
     "train": _train,
+    "train_overhead": _train_overhead,
     "dvc": _dvc,
     "generation": _generation,
 }

@@ -10,8 +10,9 @@ Inputs are synthetic token ids with review-like lengths, so the script needs
 no data and no tokenizer. Writes results.json / results.md in the same format
 as ``python -m benchmarks``.
 
-    bash benchmarks/gpu.sh                       # on a GPU machine
-    python -m benchmarks.gpu --device cpu --tiny # the same code on CPU, in seconds
+    python -m benchmarks.gpu --device cuda --peak-tflops 989   # on a GPU machine
+    python -m benchmarks.gpu --device cpu --tiny               # the same code on the CPU
+(``bash benchmarks/gpu.sh``, the GPU check, runs it after the pipeline's stages.)
 """
 
 from __future__ import annotations

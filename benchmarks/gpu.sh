@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# GPU throughput of the scratch model and an mT5-small-shaped model (bf16), with model FLOP
-# utilisation; writes benchmarks/out/gpu/results.{json,md} (the CPU results' format).
-# Takes 4-6 minutes on one H100/H200; the timeout keeps it under 8. Extra arguments go to
-# `python -m benchmarks.gpu` (e.g. --models mt5-small, --budget-s 5, --peak-tflops 989).
-#   bash benchmarks/gpu.sh
+# The GPU check, at most 8 minutes on one H100/H200 where only torch, transformers and
+# accelerate are installed: every stage of dvc.yaml on the real MARC files with the GPU
+# profile (profiles/gpu.yaml), then the mT5-small-shaped throughput benchmark with the
+# seconds left, then one summary table (also benchmarks/out/gpu/summary.md).
+#   bash benchmarks/gpu.sh [MARC_DIR] [--wheels DIR]   # MARC_DIR: default ../shared/marc
+# --wheels: the packages the stages need beyond those three (../shared/gpu/fetch-wheels.sh
+# downloads them). The throughput benchmark alone: python -m benchmarks.gpu --device cuda
+# (4-6 minutes). On the CPU, in about a minute: python -m benchmarks.gpu_check --tiny
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python - <<'PY'
-import torch
-assert torch.cuda.is_available(), "no CUDA GPU visible to torch"
-print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}", flush=True)
-PY
-# H100/H200 SXM: 989 dense bf16 TFLOP/s (nominal), for a second MFU figure.
-exec timeout 470 python -m benchmarks.gpu --device cuda --peak-tflops "${PEAK_TFLOPS:-989}" "$@"
+exec timeout 480 "${PYTHON:-python3}" -m benchmarks.gpu_check "$@"

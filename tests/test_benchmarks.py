@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from benchmarks.context import Context
 from benchmarks.flops import t5_forward_flops, t5_training_flops
@@ -19,7 +20,7 @@ from benchmarks.harness import (
     write_results,
 )
 from benchmarks.inputs import prepare_inputs, prepare_marc, replicate_lines
-from tests.conftest import make_marc_folder, review, write_jsonl
+from tests.conftest import ROOT, make_marc_folder, review, write_jsonl
 
 
 def test_median_odd_even_and_empty():
@@ -108,10 +109,9 @@ def test_prepare_inputs_marc_and_sample(tmp_path):
     assert fallback.folder == sample and fallback.train_rows == 8
 
 
-def test_data_benchmark_end_to_end_writes_results(tmp_path):
-    """Both sides run in their own processes on tiny files; results.json has every key."""
-    from benchmarks.__main__ import run
-
+def tiny_marc_context(tmp_path, rows: int) -> Context:
+    """A quick Context on MARC files of ``rows`` rows per file: half books, titles of 1-4
+    words (a quarter of the rows per language reach the train split)."""
     marc = tmp_path / "marc"
     for language in ("en", "es"):
         for split in ("train", "dev"):
@@ -119,9 +119,18 @@ def test_data_benchmark_end_to_end_writes_results(tmp_path):
                         [review(language, i + (100 if split == "dev" else 0),
                                 category=("book", "toy")[i % 2],
                                 title=" ".join(["good"] * (1 + i % 4)))
-                         for i in range(16)])
-    ctx = Context(quick=True, repeats=1, scratch=tmp_path / "scratch", marc=marc, marc_rows=16)
+                         for i in range(rows)])
+    ctx = Context(quick=True, repeats=1, scratch=tmp_path / "scratch", marc=marc,
+                  marc_rows=rows)
     ctx.scratch.mkdir()
+    return ctx
+
+
+def test_data_benchmark_end_to_end_writes_results(tmp_path):
+    """Both sides run in their own processes on tiny files; results.json has every key."""
+    from benchmarks.__main__ import run
+
+    ctx = tiny_marc_context(tmp_path, 16)
     results = run(["data_stages"], ctx, tmp_path / "out")
     written = json.loads((tmp_path / "out" / "results.json").read_text())
     assert written == json.loads(json.dumps(results))
@@ -181,3 +190,81 @@ def test_gpu_script_runs_on_cpu_tiny(tmp_path):
     assert train["ours_median"] > 0 and train["reference_median"] > 0
     assert 0 < train["details"]["mfu_vs_measured_matmul"]["ours"]
     assert written["benchmarks"][1]["details"]["examples"] == 4
+
+
+def test_train_overhead_benchmark_times_the_stage_and_a_bare_loop_on_the_same_batches(
+        tmp_path, monkeypatch):
+    """Both sides train on the batches of the stage's own DataLoader (checked by shape)."""
+    from benchmarks import step_overhead
+    from benchmarks.__main__ import run
+
+    params = step_overhead.stage_params("train")
+    monkeypatch.setattr(step_overhead, "stage_params",
+                        lambda section: {**params, "batch_size": 4})  # 16 rows: 4 steps
+    ctx = tiny_marc_context(tmp_path, 32)
+    entry, = run(["train_overhead"], ctx, tmp_path / "out")["benchmarks"]
+    assert entry["name"] == "train_overhead", entry
+    assert entry["details"]["same_batches"] is True
+    assert entry["details"]["optimizer_steps"] == 4 and entry["details"]["rows"] == 16
+    assert len(entry["ours_runs"]) == len(entry["reference_runs"]) == 2
+    assert entry["ratio"] == pytest.approx(entry["reference_median"] / entry["ours_median"])
+    assert [t["what"] for t in entry["targets"]] == ["ratio <= 1.3"]
+
+
+def test_steps_per_second_needs_two_steps():
+    from benchmarks.step_overhead import steps_per_second
+
+    assert steps_per_second([10.0, 10.5, 11.0]) == 2.0
+    with pytest.raises(ValueError):
+        steps_per_second([1.0])
+
+
+def test_gpu_check_tiny_runs_every_stage_then_throughput_and_prints_one_table(tmp_path):
+    """benchmarks/gpu.sh's code path on the CPU: dvc.yaml's stages with the GPU profile
+    (made tiny) in a work folder, the throughput benchmark, and the summary table."""
+    from benchmarks.gpu_check import main, stage_names
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    assert main(["--tiny", "--work", str(work), "--out", str(out)]) == 0
+    table = (out / "summary.md").read_text()
+    for name in stage_names():
+        assert f"| stage {name} | " in table
+    assert stage_names()[:2] == ["download", "filter_books"] and "train" in stage_names()
+    assert "optimizer steps" in table and "input tokens/s" in table and "MFU" in table
+    for language in ("en", "es"):
+        row = next(line for line in table.splitlines()
+                   if line.startswith(f"| validation ROUGE-1, {language} |"))
+        assert "model " in row and "lead_words " in row
+    # The profile and the tiny settings reached the stages; the checkout's params did not.
+    written = yaml.safe_load((work / "params.yaml").read_text())
+    assert written["base_model"]["scratch"]["d_model"] == 32
+    assert written["train"]["learning_rate"] == 0.001  # from profiles/gpu.yaml
+    assert (work / "data" / "train" / "model" / "config.json").is_file()
+
+
+def test_gpu_check_names_missing_packages_in_one_line(monkeypatch, capsys, tmp_path):
+    from benchmarks import gpu_check
+
+    monkeypatch.setattr(gpu_check, "REQUIRED", {"json": "json", "no_such_module_x": "no-such-x"})
+    assert gpu_check.missing_packages() == ["no-such-x"]
+    assert gpu_check.main(["--tiny", "--work", str(tmp_path)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.count("\n") == 0 and "no-such-x" in message and "--wheels" in message
+
+
+def test_profile_gives_dvc_arguments_and_refuses_unknown_keys(tmp_path):
+    from benchmarks.profile import dvc_arguments, merged, read_profile
+
+    profile = read_profile(ROOT / "profiles" / "gpu.yaml")
+    args = dvc_arguments(profile)
+    assert args[::2] == ["-S"] * (len(args) // 2)
+    assert "train.batch_size=512" in args and "base_model.scratch.d_model=384" in args
+    params = {"train": {"batch_size": 64, "epochs": 2}, "tokenize": {"max_input_length": 64}}
+    assert merged(params, {"train": {"batch_size": 512}}) == {
+        "train": {"batch_size": 512, "epochs": 2}, "tokenize": {"max_input_length": 64}}
+    with pytest.raises(SystemExit, match="'batch_sise' is not a key"):
+        merged(params, {"train": {"batch_sise": 512}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(SystemExit, match="YAML mapping"):
+        read_profile(bad)

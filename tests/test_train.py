@@ -248,6 +248,10 @@ def test_the_stage_starts_its_own_processes_which_train_as_one(tmp_path):
         # 16 rows, 4 a step (2 per process with two): 4 steps an epoch.
         assert metrics["optimizer_steps"] == 8
         assert speed["processes"] == processes
+        # Every non-padding input token of the 16 rows, twice (2 epochs), counted on each
+        # process and summed once at the end.
+        lengths = load_splits(project / "data" / "tokenize")["train"]["input_ids"].to_pylist()
+        assert speed["train_input_tokens"] == 2 * sum(len(ids) for ids in lengths)
         assert [p.name for p in (project / "data" / "train").iterdir()] == ["model"]
         assert not any((project / "checkpoints" / "train").iterdir())
         assert len(curve(project / "dvclive" / "train", "train/loss")) == 8

@@ -19,12 +19,13 @@ from transformers import (
     PegasusConfig,
     Seq2SeqTrainingArguments,
     T5Config,
+    TrainerCallback,
 )
 
 from stages.base_model import save_model
 from stages.lib.generation import load_model
 from stages.lib.loss import TargetTokenLoss
-from stages.lib.trainer import CheckedTrainer, TrainStageTrainer
+from stages.lib.trainer import CheckedTrainer, NonFiniteLossError, TrainStageTrainer
 from tests.conftest import copy_project, set_params
 from tests.model_helpers import ROUGE, TRAIN, make_inputs, reviews, splits, table
 from tests.test_train import run
@@ -101,6 +102,36 @@ def test_validation_rows_keep_their_order_under_group_by_length(tmp_path):
     seen = [int(row) for loaded in trainer.get_eval_dataloader()
             for row in loaded["input_ids"][:, 0]]
     assert seen == [row + 2 for row in range(len(lengths))]
+
+
+def test_a_nan_loss_between_logging_steps_stops_training_before_the_next_save(tmp_path):
+    """The loss is read only at steps that log, save, validate or end training (no wait for
+    the step every step), yet training still stops before anything saves the NaN weights,
+    naming the step where the loss first became NaN."""
+    rows = Dataset.from_dict({"input_ids": [[5, 6, 7, 1]] * 16, "labels": [[8, 9, 1]] * 16})
+
+    class BreakWeights(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 2:  # the loss of step 3 is NaN
+                with torch.no_grad():
+                    model.lm_head.weight.fill_(float("nan"))
+
+    model = tiny_t5()
+
+    def collate(features):  # equal lengths: no padding
+        labels = torch.tensor([f["labels"] for f in features])
+        return {"input_ids": torch.tensor([f["input_ids"] for f in features]), "labels": labels,
+                "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(labels=labels)}
+
+    trainer = CheckedTrainer(model=model, args=arguments(
+        tmp_path, per_device_train_batch_size=2, max_steps=8, logging_steps=100,
+        save_strategy="steps", save_steps=5, logging_nan_inf_filter=False),
+        train_dataset=rows, data_collator=collate, callbacks=[BreakWeights()])
+    with pytest.raises(NonFiniteLossError, match=r"became nan at optimizer step 3 \(found at "
+                                                 r"step 5\)"):
+        trainer.train()
+    assert trainer.state.global_step == 5
+    assert not list((tmp_path / "trainer").glob("checkpoint-*"))
 
 
 def pegasus_base(folder) -> None:

@@ -1,5 +1,5 @@
-"""The train stage's curves, from the Trainer's logs: live ones (DVCLive), the rows the
-stage's charts draw, and token counts.
+"""The train stage's curves, from the Trainer's logs: live ones (DVCLive) and the rows the
+stage's charts draw.
 
 Every phase logs about :data:`CURVE_POINTS` points whatever its length, so a short
 run (the bundled sample's) has curves as a long one does.
@@ -94,20 +94,6 @@ def curve_values(entry: Mapping[str, Any]) -> dict[str, float]:
         name = f"eval/{key.removeprefix('eval_')}" if key.startswith("eval_") else f"train/{key}"
         curves[name] = float(value)
     return curves
-
-
-class Throughput(TrainerCallback):
-    """Counts the input tokens (non-padding, all processes) trained on in this run."""
-
-    def __init__(self) -> None:
-        self.tokens = 0
-        self._start = 0
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self._start = state.num_input_tokens_seen
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.tokens = state.num_input_tokens_seen - self._start
 
 
 def training_rows(histories: Mapping[str, Sequence[Mapping[str, Any]]]

@@ -38,7 +38,7 @@ from datasets import Dataset, DatasetDict
 from transformers import DataCollatorForSeq2Seq, TrainerCallback
 
 from stages.lib.checkpoints import last_checkpoint
-from stages.lib.curves import Curves, LiveCallback, Throughput, logging_interval
+from stages.lib.curves import Curves, LiveCallback, logging_interval
 from stages.lib.data import OTHERS_SPLIT
 from stages.lib.generation import load_model
 from stages.lib.launch import is_main_process
@@ -275,8 +275,7 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
         eval_dataset=context.eval_set if plan.validate else None,
         compute_metrics=context.compute_metrics if plan.validate else None,
         data_collator=DataCollatorForSeq2Seq(context.tokenizer, model=model),
-        callbacks=[LiveCallback(context.curves, offset), throughput := Throughput(),
-                   *context.callbacks])
+        callbacks=[LiveCallback(context.curves, offset), *context.callbacks])
     use_phase_progress(trainer, plan.name)
     log.info("%s phase: %d rows, %g epochs", plan.name, rows.num_rows, plan.epochs)
     # The model an earlier phase made is validated too: this phase has to beat it.
@@ -285,10 +284,11 @@ def run_phase(plan: PhasePlan, model, context: PhaseContext, offset: int,
     if resume is not None:
         log.info("resuming the %s phase from %s", plan.name, resume)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    tokens = trainer.input_tokens_seen()
     history = [dict(entry) for entry in trainer.state.log_history]
     report = PhaseReport(steps=trainer.state.global_step, rows=rows.num_rows,
                          final_loss=final_loss(history), seconds=output.metrics["train_runtime"],
-                         tokens=throughput.tokens, history=history,
+                         tokens=tokens, history=history,
                          start_validation=validation_scores(start) if start else {},
                          resumed_from_step=int(resume.name.removeprefix("checkpoint-"))
                          if resume else 0,

@@ -83,5 +83,6 @@ def speed_report(reports: Mapping[str, PhaseReport], device: str, processes: int
            for name in PHASES},
         "train_seconds": round(seconds, 2),
         "train_samples_per_second": round(rows / max(seconds, 1e-9), 3),
+        "train_input_tokens": tokens,
         "train_input_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
     }

@@ -1,9 +1,10 @@
 """The Trainer the train stage runs every phase with, and its settings.
 
-:class:`CheckedTrainer` is ``Seq2SeqTrainer`` that stops at the first non-finite loss,
-keeps validation rows in order and, for the model types of
-:data:`~stages.lib.loss.TARGET_LOSS_MODEL_TYPES`, trains on the loss of
-:class:`~stages.lib.loss.TargetTokenLoss` (averaged over the whole optimizer step).
+:class:`CheckedTrainer` is ``Seq2SeqTrainer`` that stops at a non-finite loss before it
+is logged or saved (without reading the loss every step), keeps validation rows in order
+and, for the model types of :data:`~stages.lib.loss.TARGET_LOSS_MODEL_TYPES`, trains on
+the loss of :class:`~stages.lib.loss.TargetTokenLoss` (averaged over the whole optimizer
+step).
 :class:`TrainStageTrainer`, what the stage runs, adds the speed layer
 :class:`~stages.lib.training.TargetLogitsOnly`, which changes no result.
 """
@@ -19,7 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import SequentialSampler
-from transformers import EvalPrediction, Seq2SeqTrainer, Seq2SeqTrainingArguments
+from transformers import (
+    EvalPrediction,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    TrainerCallback,
+)
 
 from stages.lib.errors import UserError
 from stages.lib.generation import decode
@@ -82,8 +88,27 @@ def per_process_batch(batch_size: int, processes: int, accumulation: int) -> int
     return batch_size // parts
 
 
+class FiniteLossCheck(TrainerCallback):
+    """Stops training with :class:`NonFiniteLossError` at the first optimizer step that
+    logs, saves, validates or ends training after a NaN or infinite loss, so no such
+    weights are ever saved or reported, and steps in between never wait for the loss."""
+
+    def __init__(self, trainer: CheckedTrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # Called after the Trainer's own flow callback has set these flags for this step.
+        if (control.should_log or control.should_save or control.should_evaluate
+                or control.should_training_stop):
+            self.trainer.raise_if_loss_was_nonfinite()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.trainer.raise_if_loss_was_nonfinite()
+
+
 class CheckedTrainer(Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` that stops at the first NaN or infinite training loss.
+    """``Seq2SeqTrainer`` that stops after a NaN or infinite training loss, before it is
+    logged or saved (:class:`FiniteLossCheck`), and counts input tokens without a sync.
 
     Validation rows stay in their order even with ``sampler: group_by_length`` (the
     Trainer would sort them too), so predictions line up with titles and languages.
@@ -101,6 +126,32 @@ class CheckedTrainer(Seq2SeqTrainer):
                 and kwargs.get("compute_loss_func") is None):
             kwargs["compute_loss_func"] = TargetTokenLoss(args.label_smoothing_factor)
         super().__init__(model=model, args=args, **kwargs)
+        #: (first optimizer step with a non-finite loss or 0, that loss), on the loss's device.
+        self._nonfinite: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.add_callback(FiniteLossCheck(self))
+        #: Non-padding input tokens this process trained on, summed where they are (the
+        #: Trainer's own count, include_num_input_tokens_seen, waits for a gather every step).
+        self._input_tokens: torch.Tensor | None = None
+
+    def input_tokens_seen(self) -> int:
+        """Non-padding input tokens trained on since this Trainer was made, all processes
+        together. Every process must call it (a collective)."""
+        tokens = (self._input_tokens if self._input_tokens is not None
+                  else torch.zeros((), dtype=torch.long)).to(self.accelerator.device)
+        return int(self.accelerator.reduce(tokens, reduction="sum"))
+
+    def raise_if_loss_was_nonfinite(self) -> None:
+        """Raise :class:`NonFiniteLossError` if a training loss so far was NaN or infinite."""
+        if self._nonfinite is None or not int(self._nonfinite[0]):
+            return
+        step, value = int(self._nonfinite[0]), float(self._nonfinite[1])
+        raise NonFiniteLossError(
+            f"the training loss became {value} at optimizer step {step} (found at step "
+            f"{self.state.global_step}), so training stopped and no model was written. Usual "
+            f"causes: train.learning_rate ({self.args.learning_rate:g}) too high for this "
+            "model, float16 overflow (train.precision), or a base model whose weights are "
+            "already broken. Lower the learning rate or change the precision in params.yaml "
+            "and run again.")
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # The best epoch's weights are loaded from a checkpoint that, like every saved model,
@@ -124,15 +175,23 @@ class CheckedTrainer(Seq2SeqTrainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        mask, ids = inputs.get("attention_mask"), inputs["input_ids"]
+        pad = getattr(self.processing_class, "pad_token_id", None)
+        count = (mask.sum() if mask is not None else (ids != pad).sum() if pad is not None
+                 else torch.tensor(ids.numel(), device=ids.device))
+        self._input_tokens = count if self._input_tokens is None else self._input_tokens + count
         loss = super().training_step(model, inputs, num_items_in_batch)
-        if not torch.isfinite(loss).all():
-            raise NonFiniteLossError(
-                f"the training loss became {loss.item()} at optimizer step "
-                f"{self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}), so training "
-                f"stopped and no model was written. Usual causes: train.learning_rate "
-                f"({self.args.learning_rate:g}) too high for this model, float16 overflow "
-                "(train.precision), or a base model whose weights are already broken. Lower "
-                "the learning rate or change the precision in params.yaml and run again.")
+        # Recorded on the loss's device, not read: reading it would wait for the step to
+        # finish (a GPU sync every step). FiniteLossCheck reads it before anything uses it.
+        step = self.state.global_step + 1
+        bad = ~torch.isfinite(loss.detach()).all()
+        if self._nonfinite is None:
+            self._nonfinite = (torch.zeros((), dtype=torch.long, device=loss.device),
+                               torch.zeros((), dtype=loss.dtype, device=loss.device))
+        first, value = self._nonfinite
+        new = bad & (first == 0)
+        self._nonfinite = (torch.where(new, step, first),
+                           torch.where(new, loss.detach().reshape(()), value))
         if (self.compute_loss_func is None and self.model_accepts_loss_kwargs
                 and self.args.average_tokens_across_devices and num_items_in_batch is not None):
             # The loss returned here is what the Trainer logs (backward has run). For a model
@@ -223,7 +282,7 @@ def trainer_arguments(params: Mapping[str, Any], output_dir: Path, precision: st
         logging_strategy="steps",
         logging_steps=logging_steps,
         logging_nan_inf_filter=False,  # a NaN must stop training, not be averaged away
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="no",  # counted by CheckedTrainer, without a sync
         report_to="none",
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
