@@ -88,16 +88,18 @@ def stage_batches(params: Mapping[str, Any], data: Path, base_model: Path,
                   work: Path) -> list[dict[str, Any]]:
     """The collated batches of one epoch, in order, from the DataLoader the stage's Trainer
     builds (same sampler, seed, collator and batch size)."""
-    from datasets import load_from_disk
+    from datasets import Dataset, DatasetDict
     from transformers import DataCollatorForSeq2Seq, set_seed
 
+    from stages.lib.data import load_splits
     from stages.lib.generation import load_model
     from stages.lib.phases import phase_rows
     from stages.lib.trainer import TrainStageTrainer, trainer_arguments
 
     settings = {**params, **ONE_EPOCH}
     model, tokenizer = load_model(base_model, device="cpu")
-    rows = phase_rows("books", load_from_disk(str(data)), settings, tokenizer)
+    splits = DatasetDict({name: Dataset(table) for name, table in load_splits(data).items()})
+    rows = phase_rows("books", splits, settings, tokenizer)
     args = trainer_arguments(settings, work, "fp32", False, 1, validate=False)
     trainer = TrainStageTrainer(model=model, args=args, train_dataset=rows,
                                 processing_class=tokenizer,
