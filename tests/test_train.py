@@ -582,3 +582,25 @@ def test_train_metrics_report_the_kept_phase_and_the_phases_before():
     metrics = train_metrics(reports, params, validation_rows=30)
     assert (metrics["kept"], metrics["best_epoch"], metrics["best_step"]) == ("books", 2, 8)
     assert metrics["best_validation"]["rougeL"] == 12.0
+
+
+def test_speed_report_sums_the_phases():
+    """A pure function of the phases' reports: times per phase (0 for a phase that did not
+    run), totals, and rates over all phases."""
+    from stages.lib.reports import speed_report
+
+    reports = {
+        "pretrain": PhaseReport(steps=10, rows=640, final_loss=0.5, seconds=30.0, tokens=6000,
+                                samples_per_second=20.0),
+        "books": PhaseReport(steps=8, rows=128, final_loss=2.5, seconds=10.0, tokens=2000,
+                             samples_per_second=40.0, resumed_from_step=4),
+    }
+    speed = speed_report(reports, "cpu", processes=2, precision="fp32", cpu_threads=1)
+    assert (speed["pretrain_seconds"], speed["others_seconds"], speed["books_seconds"]) == \
+        (30.0, 0.0, 10.0)
+    assert speed["train_seconds"] == 40.0 and speed["train_input_tokens"] == 8000
+    assert speed["train_input_tokens_per_second"] == 200.0
+    assert speed["train_samples_per_second"] == 25.0  # (20 x 30 + 40 x 10) rows / 40 s
+    assert speed["resumed_from_step"] == 4
+    assert (speed["device"], speed["processes"], speed["precision"], speed["cpu_threads"]) == \
+        ("cpu", 2, "fp32", 1)
