@@ -376,7 +376,7 @@ def test_pretrain_then_others_then_books_with_joined_curves(tmp_path, others_inp
 def test_books_phase_that_does_worse_than_the_early_phases_is_not_kept(tmp_path, inputs):
     # A learning rate this high wrecks the model in the books phase: its validation loss
     # ends above the pretrained model's, so that model is the one saved.
-    params = {**TRAIN, "pretrain_epochs": 2, "learning_rate": 2.0, "best_metric": "loss",
+    params = {**TRAIN, "pretrain_epochs": 2, "learning_rate": 3.0, "best_metric": "loss",
               "epochs": 1}
     wrecked = run(tmp_path, inputs, params, name="wrecked")
     metrics = wrecked.metrics
@@ -384,7 +384,7 @@ def test_books_phase_that_does_worse_than_the_early_phases_is_not_kept(tmp_path,
     assert metrics["last_validation"]["loss"] > metrics["books_start_validation"]["loss"]
     assert metrics["best_validation"] == metrics["books_start_validation"]
     # Another wrecking rate keeps the same pretrained model, byte for byte.
-    other = run(tmp_path, inputs, {**params, "learning_rate": 3.0}, name="other")
+    other = run(tmp_path, inputs, {**params, "learning_rate": 10.0}, name="other")
     assert other.metrics["kept"] == "pretrain"
     assert ((tmp_path / "wrecked" / "model" / "model.safetensors").read_bytes()
             == (tmp_path / "other" / "model" / "model.safetensors").read_bytes())
