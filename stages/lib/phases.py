@@ -111,14 +111,16 @@ def copy_pairs(bodies: Sequence[Sequence[int]], epochs: float, min_rows: int,
     openings = math.ceil(epochs * len(texts))
     rows = max(openings, min_rows) if texts else 0
     rng = np.random.default_rng(seed)
+    starts: list[list[int] | None] = [None] * len(texts)  # where each may start: found once
     inputs, labels = [], []
     while len(inputs) < rows:
         for index in rng.permutation(len(texts))[:rows - len(inputs)]:
             text = texts[index]
             if len(inputs) >= openings:
-                starts = [0, *(i for i in range(1, len(text) - target_tokens + 1)
-                               if word_starts[text[i]])]
-                text = text[starts[rng.integers(len(starts))]:]
+                if starts[index] is None:
+                    starts[index] = [0, *(i for i in range(1, len(text) - target_tokens + 1)
+                                          if word_starts[text[i]])]
+                text = text[starts[index][rng.integers(len(starts[index]))]:]
             inputs.append(text[:input_tokens - 1] + [eos_token_id])
             labels.append(text[:target_tokens] + [eos_token_id])
     return {"input_ids": inputs, "labels": labels}
