@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import yaml
@@ -128,15 +129,34 @@ def test_two_queued_experiments_run_in_parallel_and_show(project, tmp_path):
     for words in (1, 4):
         dvc(project, "exp", "run", "--queue", "--name", f"min{words}",
             "-S", f"drop_short_titles.min_words={words}", "drop_short_titles")
-    dvc(project, "queue", "start", "-j", "2")
-    for name in ("min1", "min4"):
-        logs = dvc(project, "queue", "logs", "-f", name, timeout=300)  # until it ends
-        assert "met the other experiment" in logs.stdout, logs.stdout
-    shown = dvc(project, "exp", "show", "--csv").stdout
-    rows = {line.split(",")[0] for line in shown.splitlines()}
-    assert {"min1", "min4"} <= rows, shown
-    status = dvc(project, "queue", "status").stdout
-    assert status.count("Success") == 2, status
+    # The workers inherit `queue start`'s stdout: read through a pipe, it would not end until
+    # they do; like in a terminal, it returns at once when its output goes to a file.
+    with open(tmp_path / "queue-start.log", "w") as log:
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=project, stdout=log,
+                       stderr=subprocess.STDOUT, env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+                       check=True, timeout=120)
+    try:
+        status = queue_status_when_done(project, deadline=time.monotonic() + 300)
+        assert status.count("Success") == 2, status
+        for name in ("min1", "min4"):
+            logs = dvc(project, "queue", "logs", name).stdout
+            assert "met the other experiment" in logs, logs
+        shown = dvc(project, "exp", "show", "--csv").stdout
+        rows = {line.split(",")[0] for line in shown.splitlines()}
+        assert {"min1", "min4"} <= rows, shown
+    finally:  # no worker outlives the test, whatever happened
+        dvc(project, "queue", "stop", "--kill", timeout=120)
+
+
+def queue_status_when_done(project, deadline: float) -> str:
+    """`dvc queue status` once no experiment is queued or running (each call takes a second or
+    so: the polling needs no pause); fails with the last status at the deadline."""
+    while True:
+        status = dvc(project, "queue", "status").stdout
+        tasks = status.split("Worker status")[0]
+        if "Queued" not in tasks and "Running" not in tasks:
+            return status
+        assert time.monotonic() < deadline, f"still not done:\n{status}"
 
 
 def test_a_params_typo_costs_no_results(project):
